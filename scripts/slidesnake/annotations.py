@@ -1,0 +1,164 @@
+"""Read region annotations (QuPath GeoJSON, ASAP XML) and label tiles from them.
+
+Annotation coordinates are level-0 pixels (x = column, y = row), as QuPath and
+ASAP write them.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import shape
+
+from .slide import SlideError
+
+
+def _geojson_features(data: dict) -> list[dict]:
+    if data.get("type") == "FeatureCollection":
+        return list(data.get("features", []))
+    if data.get("type") == "Feature":
+        return [data]
+    if isinstance(data, list):  # QuPath's older export: a bare list of features
+        return data
+    raise ValueError("not a GeoJSON Feature or FeatureCollection")
+
+
+def _feature_class(feature: dict) -> str | None:
+    props = feature.get("properties") or {}
+    classification = props.get("classification") or {}
+    return classification.get("name") or props.get("name")
+
+
+def read_annotations(path: str | Path, slide_id: str) -> list[tuple[str, shapely.Geometry]]:
+    """Read the classified regions of an annotation file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A QuPath GeoJSON (``.geojson``/``.json``) or ASAP XML (``.xml``) file.
+    slide_id : str
+        The slide, for error messages.
+
+    Returns
+    -------
+    list of (str, shapely.Geometry)
+        Class name and region (polygons and multipolygons, holes kept), in
+        level-0 pixels.
+
+    Raises
+    ------
+    SlideError
+        When the file is missing or cannot be parsed, or a region has no class.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SlideError(slide_id, path, "annotation file not found (sheet column 'annotations')")
+    try:
+        if path.suffix.lower() == ".xml":
+            return _read_asap(path)
+        features = _geojson_features(json.loads(path.read_text()))
+    except (ValueError, ET.ParseError) as err:
+        raise SlideError(slide_id, path, f"cannot parse annotations: {err}") from err
+    regions = []
+    for number, feature in enumerate(features):
+        geometry = shape(feature["geometry"])
+        if geometry.geom_type not in ("Polygon", "MultiPolygon"):
+            continue
+        name = _feature_class(feature)
+        if not name:
+            raise SlideError(slide_id, path, f"feature {number} has no 'classification.name'")
+        regions.append((name, shapely.make_valid(geometry)))
+    return regions
+
+
+def _read_asap(path: Path) -> list[tuple[str, shapely.Geometry]]:
+    root = ET.parse(path).getroot()
+    regions = []
+    for annotation in root.iter("Annotation"):
+        if annotation.get("Type", "Polygon") not in ("Polygon", "Spline"):
+            continue
+        points = sorted(annotation.iter("Coordinate"), key=lambda c: int(c.get("Order", 0)))
+        ring = [(float(c.get("X")), float(c.get("Y"))) for c in points]
+        if len(ring) >= 3:
+            name = annotation.get("PartOfGroup") or annotation.get("Name")
+            regions.append((name, shapely.make_valid(shapely.Polygon(ring))))
+    return regions
+
+
+def label_tiles(
+    index: pd.DataFrame,
+    tile_size_level0: float,
+    regions: list[tuple[str, shapely.Geometry]],
+    class_map: dict[str, str],
+    unannotated: str | None,
+    min_fraction: float,
+    slide_id: str,
+    annotation_path: str | Path,
+) -> pd.DataFrame:
+    """Give each tile the class whose regions cover enough of it.
+
+    Parameters
+    ----------
+    index : pandas.DataFrame
+        Tile index with ``x0``, ``y0`` (level-0 top-left corners).
+    tile_size_level0 : float
+        Tile side in level-0 pixels.
+    regions : list of (str, shapely.Geometry)
+        Annotation class names and regions, from :func:`read_annotations`.
+    class_map : dict
+        Annotation class name -> dataset class.
+    unannotated : str or None
+        Class of tiles no region touches; None leaves them unlabelled.
+    min_fraction : float
+        A tile takes a class when at least this fraction of its area lies in
+        that class's regions; tiles partly covered, but less, stay unlabelled.
+    slide_id, annotation_path : str
+        For error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``index`` with one ``fraction_<class>`` column per class and ``label``
+        (empty string for excluded tiles).
+
+    Raises
+    ------
+    SlideError
+        When an annotation's class is not in ``class_map``.
+    """
+    unknown = sorted({name for name, _ in regions} - set(class_map))
+    if unknown:
+        raise SlideError(
+            slide_id,
+            annotation_path,
+            f"annotation classes {unknown} are not in the dataset's 'annotation_classes' {sorted(class_map)}",
+        )
+    x0 = index["x0"].to_numpy(float)
+    y0 = index["y0"].to_numpy(float)
+    boxes = shapely.box(x0, y0, x0 + tile_size_level0, y0 + tile_size_level0)
+    area = tile_size_level0**2
+    labelled = index.copy()
+    classes = sorted(set(class_map.values()))
+    fractions = np.zeros((len(index), len(classes)))
+    for k, cls in enumerate(classes):
+        parts = [geom for name, geom in regions if class_map[name] == cls]
+        if parts:
+            region = shapely.union_all(parts)
+            fractions[:, k] = shapely.area(shapely.intersection(boxes, region)) / area
+        labelled[f"fraction_{cls}"] = fractions[:, k].round(4)
+    best = fractions.argmax(axis=1) if classes else np.zeros(len(index), int)
+    best_fraction = fractions.max(axis=1) if classes else np.zeros(len(index))
+    covered = fractions.sum(axis=1) if classes else np.zeros(len(index))
+    labels = np.full(len(index), "", dtype=object)
+    if classes:
+        take = best_fraction >= min_fraction
+        labels[take] = np.asarray(classes, dtype=object)[best[take]]
+    if unannotated is not None:
+        labels[covered == 0] = unannotated
+    labelled["label"] = labels
+    return labelled

@@ -1,0 +1,271 @@
+"""Keras models for tiles: build from a configurable backbone, stream tiles from Zarr, train, predict."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from .tiling import open_image  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+#: Backbone name -> (keras.applications constructor, input scaling as (scale, offset)).
+APPLICATIONS = {
+    "mobilenet_v2": ("MobileNetV2", (1 / 127.5, -1.0)),
+    "efficientnet_b0": ("EfficientNetB0", (1.0, 0.0)),
+    "resnet50": ("ResNet50V2", (1 / 127.5, -1.0)),
+    "inception_v3": ("InceptionV3", (1 / 127.5, -1.0)),
+}
+BACKBONES = ("small_cnn", *APPLICATIONS)
+
+
+def _small_cnn(input_size: int) -> keras.Model:
+    inputs = keras.Input((input_size, input_size, 3))
+    x = inputs
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(96, 3, padding="same", activation="relu")(x)
+    return keras.Model(inputs, x, name="small_cnn")
+
+
+def build_backbone(
+    name: str, input_size: int, weights: str | None
+) -> tuple[keras.Model, tuple[float, float]]:
+    """Build a feature extractor without its classification head.
+
+    Parameters
+    ----------
+    name : str
+        One of ``BACKBONES``.
+    input_size : int
+        Side of the square input in pixels.
+    weights : str or None
+        ``imagenet`` (Keras downloads and caches them under ``KERAS_HOME``), the
+        path of a weights file saved from the same backbone, or None for random
+        initialisation.
+
+    Returns
+    -------
+    tuple of (keras.Model, (float, float))
+        The backbone and the (scale, offset) that maps 0-255 pixels to its input range.
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"model backbone {name!r} is not one of {list(BACKBONES)}")
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise FileNotFoundError(f"model weights file not found: {weights}")
+    if name == "small_cnn":
+        if weights == "imagenet":
+            raise ValueError("backbone 'small_cnn' has no imagenet weights; use a weights file or null")
+        backbone, scaling = _small_cnn(input_size), (1 / 255.0, 0.0)
+    else:
+        constructor, scaling = APPLICATIONS[name]
+        backbone = getattr(keras.applications, constructor)(
+            include_top=False,
+            weights="imagenet" if weights == "imagenet" else None,
+            input_shape=(input_size, input_size, 3),
+        )
+    if weights not in (None, "imagenet"):
+        backbone.load_weights(weights)
+    return backbone, scaling
+
+
+def build_model(
+    backbone: str,
+    input_size: int,
+    tile_size: int,
+    classes: list[str],
+    weights: str | None = None,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """Build a tile classifier that takes uint8 RGB tiles of ``tile_size`` pixels.
+
+    Resizing and input scaling are layers of the model, so a saved model needs
+    no separate preprocessing.
+
+    Parameters
+    ----------
+    backbone : str
+        One of ``BACKBONES``.
+    input_size : int
+        Side the tiles are resized to before the backbone.
+    tile_size : int
+        Side of the tiles as stored.
+    classes : list of str
+        Class names, in output order.
+    weights : str or None
+        See :func:`build_backbone`.
+    dropout : float
+        Dropout before the classification layer.
+
+    Returns
+    -------
+    keras.Model
+        Softmax outputs, one per class.
+    """
+    features, (scale, offset) = build_backbone(backbone, input_size, weights)
+    inputs = keras.Input((tile_size, tile_size, 3), name="tile")
+    x = inputs
+    if input_size != tile_size:
+        x = keras.layers.Resizing(input_size, input_size, interpolation="area")(x)
+    x = keras.layers.Rescaling(scale, offset)(x)
+    x = features(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(len(classes), activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"slidesnake_{backbone}")
+
+
+def tile_dataset(
+    stores: list[str],
+    entries: pd.DataFrame,
+    tile_size: int,
+    batch_size: int,
+    labels: np.ndarray | None = None,
+    shuffle_seed: int | None = None,
+    augment: dict | None = None,
+) -> tf.data.Dataset:
+    """Stream tiles from per-slide Zarr stores as a batched, prefetched ``tf.data`` pipeline.
+
+    Parameters
+    ----------
+    stores : list of str
+        Zarr store paths; ``entries['store']`` indexes into this list.
+    entries : pandas.DataFrame
+        One row per tile: ``store`` (int), ``y``, ``x`` (target pixels).
+    tile_size : int
+        Tile side in pixels.
+    batch_size : int
+        Tiles per batch.
+    labels : numpy.ndarray, optional
+        Integer class per entry; without it the dataset yields tiles only.
+    shuffle_seed : int, optional
+        Shuffle the entries with this seed (each epoch reshuffles, reproducibly).
+    augment : dict, optional
+        ``flips``, ``rotations`` (90-degree) and ``color_jitter`` (0-1 strength).
+
+    Returns
+    -------
+    tf.data.Dataset
+        Batches of float32 tiles (and labels).
+    """
+    images = [open_image(path) for path in stores]
+
+    def read(store: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        image = images[int(store)]
+        return image[int(y) : int(y) + tile_size, int(x) : int(x) + tile_size]
+
+    def load(store: tf.Tensor, y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+        tile = tf.numpy_function(read, [store, y, x], tf.uint8, stateful=False)
+        tile.set_shape((tile_size, tile_size, 3))
+        return tf.cast(tile, tf.float32)
+
+    columns = (
+        entries["store"].to_numpy(np.int64),
+        entries["y"].to_numpy(np.int64),
+        entries["x"].to_numpy(np.int64),
+    )
+    data = tf.data.Dataset.from_tensor_slices(columns)
+    if labels is not None:
+        data = tf.data.Dataset.zip(data, tf.data.Dataset.from_tensor_slices(labels.astype(np.int32)))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(entries), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if labels is not None:
+        data = data.map(
+            lambda c, label: (load(*c), label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    else:
+        data = data.map(lambda *c: load(*c), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment:
+        data = data.map(
+            _augmenter(augment, shuffle_seed or 0), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _augmenter(options: dict, seed: int):
+    jitter = float(options.get("color_jitter", 0.0))
+    flips = bool(options.get("flips", True))
+    rotations = bool(options.get("rotations", True))
+    rng = tf.random.Generator.from_seed(seed)
+
+    def augment(tile: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        seeds = rng.make_seeds(4)
+        if flips:
+            tile = tf.image.stateless_random_flip_left_right(tile, seeds[:, 0])
+            tile = tf.image.stateless_random_flip_up_down(tile, seeds[:, 1])
+        if rotations:
+            k = tf.random.stateless_uniform((), seeds[:, 2], 0, 4, dtype=tf.int32)
+            tile = tf.image.rot90(tile, k)
+        if jitter > 0:
+            shift = tf.random.stateless_uniform((3,), seeds[:, 3], -jitter, jitter) * 255.0
+            tile = tf.clip_by_value(tile + shift, 0.0, 255.0)
+        return tile, label
+
+    return augment
+
+
+def set_determinism(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train_model(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset | None,
+    epochs: int,
+    learning_rate: float,
+    class_weight: dict[int, float] | None = None,
+    patience: int = 5,
+) -> pd.DataFrame:
+    """Train with Adam and early stopping; the weights kept are those of the best validation loss.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch: ``epoch`` and Keras' metrics (``loss``, ``accuracy``,
+        ``val_loss``, ``val_accuracy``).
+    """
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    callbacks: list[keras.callbacks.Callback] = []
+    if val is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        )
+    history = model.fit(
+        train, validation_data=val, epochs=epochs, class_weight=class_weight, callbacks=callbacks, verbose=2
+    )
+    table = pd.DataFrame(history.history)
+    table.insert(0, "epoch", np.arange(1, len(table) + 1))
+    return table
+
+
+def predict_probabilities(model: keras.Model, data: tf.data.Dataset) -> np.ndarray:
+    """Run a model over a dataset of tiles through a compiled function.
+
+    Returns
+    -------
+    numpy.ndarray
+        (tile, class) probabilities.
+    """
+    infer = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    parts = [infer(batch).numpy() for batch in data]
+    n_classes = model.output_shape[-1]
+    return np.concatenate(parts) if parts else np.zeros((0, n_classes), np.float32)

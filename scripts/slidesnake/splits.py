@@ -1,0 +1,187 @@
+"""Patient-grouped, stratified, seeded train/validation/test splits and k folds, with a leakage check.
+
+Items are what a split assigns: slides for slide datasets, image files for
+patch-folder datasets. Items that share a patient, or have byte-identical
+content, form one group and always land on the same side.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+SPLITS = ("train", "val", "test")
+
+
+class SplitError(ValueError):
+    """A dataset that cannot be split as the config asks."""
+
+
+def leakage_groups(items: pd.DataFrame, duplicates: str = "merge") -> pd.Series:
+    """Group items that must stay together: same patient, or identical content.
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        Columns ``item``, ``patient_id`` and optionally ``content_hash``.
+    duplicates : str
+        ``merge`` joins the groups of identical items; ``error`` refuses them.
+
+    Returns
+    -------
+    pandas.Series
+        A group id per item (aligned with ``items``).
+
+    Raises
+    ------
+    SplitError
+        With ``duplicates='error'`` when two items of different patients are identical.
+    """
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(positions: list[int]) -> None:
+        root = find(positions[0])
+        for other in positions[1:]:
+            parent[find(other)] = root
+
+    for _, positions in pd.Series(range(len(items))).groupby(items["patient_id"].to_numpy()):
+        join(list(positions))
+    if "content_hash" in items:
+        for _, positions in pd.Series(range(len(items))).groupby(items["content_hash"].to_numpy()):
+            if len(positions) > 1:
+                if duplicates == "error":
+                    names = items["item"].to_numpy()[list(positions)]
+                    raise SplitError(f"identical content in items {list(names)}")
+                join(list(positions))
+    roots = [find(i) for i in range(len(items))]
+    return pd.Series(pd.factorize(pd.Series(roots))[0], index=items.index, name="group")
+
+
+def _fold_of(labels: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    """Assign each item a fold number with group-aware, stratified k-fold."""
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    fold = np.full(len(labels), -1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for k, (_, held) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+            fold[held] = k
+    return fold
+
+
+def make_splits(
+    items: pd.DataFrame,
+    fractions: dict[str, float],
+    folds: int = 1,
+    seed: int = 0,
+    dataset: str = "",
+    duplicates: str = "merge",
+) -> pd.DataFrame:
+    """Split a dataset's items into train/val/test (and k folds), grouped and stratified.
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        Columns ``item``, ``patient_id``, ``label`` and optionally ``content_hash``.
+    fractions : dict
+        Wanted share of groups for ``train``, ``val`` and ``test`` (they are
+        reached as closely as whole groups allow).
+    folds : int
+        With 2 or more, the non-test items are also split into this many
+        folds (column ``fold``); test items get fold -1.
+    seed : int
+        Seed of the shuffling: the same items and seed give the same splits.
+    dataset : str
+        For error messages.
+    duplicates : str
+        How identical items are treated (see :func:`leakage_groups`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``items`` with ``group``, ``split`` and ``fold`` columns, sorted by item.
+
+    Raises
+    ------
+    SplitError
+        When a class has too few patient groups for the requested split.
+    """
+    table = items.sort_values("item").reset_index(drop=True)
+    table["group"] = leakage_groups(table, duplicates).to_numpy()
+    wanted = [s for s in SPLITS if fractions.get(s, 0) > 0]
+    needed = max(len(wanted), folds)
+    groups_per_class = table.groupby("label")["group"].nunique()
+    short = groups_per_class[groups_per_class < needed]
+    if len(short):
+        detail = ", ".join(f"'{c}' has {n}" for c, n in short.items())
+        raise SplitError(
+            f"dataset {dataset!r}: too few patients per class for splits {wanted} and {folds} fold(s): "
+            f"{detail} (needs at least {needed} patients in every class)"
+        )
+    labels = table["label"].astype(str).to_numpy()
+    groups = table["group"].to_numpy()
+    split = np.full(len(table), "train", dtype=object)
+    rest = np.ones(len(table), bool)
+    remaining_share = 1.0
+    for name in ("test", "val"):
+        share = fractions.get(name, 0.0)
+        if share <= 0:
+            continue
+        n_splits = max(2, round(remaining_share / share))
+        sub = np.flatnonzero(rest)
+        fold = _fold_of(labels[sub], groups[sub], min(n_splits, len(set(groups[sub]))), seed)
+        split[sub[fold == 0]] = name
+        rest[sub[fold == 0]] = False
+        remaining_share -= share
+    table["split"] = split
+    table["fold"] = -1
+    development = np.flatnonzero(table["split"].to_numpy() != "test")
+    if folds >= 2:
+        table.loc[development, "fold"] = _fold_of(labels[development], groups[development], folds, seed)
+    else:
+        table.loc[development, "fold"] = 0
+    return table
+
+
+def leakage_report(splits: pd.DataFrame) -> dict:
+    """Check a split table for patients and identical content on more than one side.
+
+    Returns
+    -------
+    dict
+        ``patients_on_several_sides`` and ``duplicates_on_several_sides`` (lists;
+        both empty for a clean split), ``duplicate_items`` (groups of identical
+        items, kept together) and ``ok``.
+    """
+    sides = splits.groupby("patient_id")["split"].nunique()
+    leaking_patients = sorted(map(str, sides[sides > 1].index))
+    duplicate_items: list[list[str]] = []
+    leaking_duplicates: list[list[str]] = []
+    if "content_hash" in splits:
+        for _, same in splits.groupby("content_hash"):
+            if len(same) > 1:
+                names = sorted(map(str, same["item"]))
+                duplicate_items.append(names)
+                if same["split"].nunique() > 1:
+                    leaking_duplicates.append(names)
+    return {
+        "ok": not leaking_patients and not leaking_duplicates,
+        "patients_on_several_sides": leaking_patients,
+        "duplicates_on_several_sides": leaking_duplicates,
+        "duplicate_items": duplicate_items,
+    }
+
+
+def class_balance(rows: pd.DataFrame) -> pd.DataFrame:
+    """Count rows (items or tiles) per split and label: one row per split, one column per label."""
+    table = rows.groupby(["split", "label"]).size().unstack(fill_value=0)
+    table.columns.name = None
+    return table.reindex([s for s in SPLITS if s in table.index]).reset_index()

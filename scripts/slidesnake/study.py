@@ -1,0 +1,98 @@
+"""Load and check a study: the slide sheet against the config, before any heavy work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+SHEET_COLUMNS = ("slide_id", "patient_id", "dataset", "path")
+
+
+class StudyError(ValueError):
+    """A sheet or config that does not describe a usable study."""
+
+
+def read_sheet(path: str | Path) -> pd.DataFrame:
+    """Read a slide sheet (tab-separated) with every column as text; empty cells become None."""
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    sheet.columns = [c.strip() for c in sheet.columns]
+    sheet = sheet.apply(lambda column: column.str.strip())
+    sheet = sheet.replace("", None)
+    if "mpp" in sheet:
+        sheet["mpp"] = pd.to_numeric(sheet["mpp"], errors="coerce")
+    return sheet
+
+
+def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide sheet") -> None:
+    """Check a slide sheet against the config and raise one error listing every problem.
+
+    Checks: required columns and values, unique slide ids, known datasets, no
+    patient in two datasets, an annotation file for slides of annotation
+    datasets and a known class for slides of slide-label datasets.
+
+    Raises
+    ------
+    StudyError
+        Naming the sheet, the slides and the columns at fault.
+    """
+    problems: list[str] = []
+    missing = [c for c in SHEET_COLUMNS if c not in sheet]
+    if missing:
+        raise StudyError(f"{sheet_path}: missing column(s) {missing}; the sheet needs {list(SHEET_COLUMNS)}")
+    for column in SHEET_COLUMNS:
+        empty = sheet.loc[sheet[column].isna(), "slide_id"].fillna("(no id)").tolist()
+        if empty:
+            problems.append(f"column '{column}' is empty for slide(s) {empty}")
+    duplicated = sorted(set(sheet.loc[sheet["slide_id"].duplicated(), "slide_id"]))
+    if duplicated:
+        problems.append(f"slide_id not unique: {duplicated}")
+    bad_ids = [
+        s
+        for s in sheet["slide_id"].dropna()
+        if not str(s).replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ]
+    if bad_ids:
+        problems.append(f"slide_id may hold only letters, digits, '-', '_' and '.': {bad_ids}")
+    datasets = config.get("datasets", {})
+    unknown = sorted(set(sheet["dataset"].dropna()) - set(datasets))
+    if unknown:
+        problems.append(f"dataset(s) {unknown} are not in the config's 'datasets' {sorted(datasets)}")
+    per_patient = sheet.groupby("patient_id")["dataset"].nunique()
+    for patient in per_patient[per_patient > 1].index:
+        names = sorted(sheet.loc[sheet["patient_id"] == patient, "dataset"].unique())
+        problems.append(
+            f"patient {patient!r} has slides in several datasets {names}; a patient belongs to one"
+        )
+    for dataset, cfg in datasets.items():
+        rows = sheet[sheet["dataset"] == dataset]
+        labels = cfg["labels"]
+        if labels["source"] == "annotations":
+            column = sheet["annotations"] if "annotations" in sheet else pd.Series(None, index=sheet.index)
+            lacking = rows.loc[column.loc[rows.index].isna(), "slide_id"].tolist()
+            if lacking:
+                problems.append(
+                    f"dataset {dataset!r} labels from annotations, but column 'annotations' is "
+                    f"empty for slide(s) {lacking}"
+                )
+        else:
+            column = sheet["label"] if "label" in sheet else pd.Series(None, index=sheet.index)
+            wrong = [
+                s
+                for s, v in zip(rows["slide_id"], column.loc[rows.index], strict=True)
+                if v not in labels["classes"]
+            ]
+            if wrong:
+                problems.append(
+                    f"dataset {dataset!r} uses slide labels, but column 'label' is not one of "
+                    f"{labels['classes']} for slide(s) {wrong}"
+                )
+    if problems:
+        raise StudyError(f"{sheet_path}:\n  - " + "\n  - ".join(problems))
+
+
+def model_config(config: dict, dataset: str) -> dict:
+    """The dataset's model settings: the config's ``model`` defaults updated by the dataset's ``model``."""
+    merged = dict(config["model"])
+    merged.update(config["datasets"][dataset].get("model", {}))
+    return merged

@@ -1,0 +1,108 @@
+"""Tissue detection at low resolution and the tile grid with each tile's tissue fraction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scipy import ndimage
+from skimage import color, filters, morphology
+
+from .slide import SlideInfo
+
+
+def tissue_mask(
+    rgb: np.ndarray,
+    mpp: float,
+    max_brightness: float = 0.9,
+    min_saturation: float = 0.05,
+    closing_um: float = 16.0,
+    min_object_um2: float = 10000.0,
+) -> np.ndarray:
+    """Find tissue in a low-resolution RGB image of a slide.
+
+    A pixel is tissue when its saturation is above Otsu's threshold (and at least
+    ``min_saturation``) and its brightness is below ``max_brightness``; the mask is
+    then closed, its holes filled and small objects removed.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (row, column, 3) uint8 image of the whole slide.
+    mpp : float
+        Microns per pixel of ``rgb``.
+    max_brightness : float
+        Pixels brighter than this (HSV value, 0-1) are background.
+    min_saturation : float
+        Floor under Otsu's saturation threshold, so an empty slide stays empty.
+    closing_um : float
+        Radius of the closing, in microns.
+    min_object_um2 : float
+        Tissue pieces smaller than this area are dropped.
+
+    Returns
+    -------
+    numpy.ndarray
+        (row, column) bool mask.
+    """
+    hsv = color.rgb2hsv(rgb)
+    saturation, value = hsv[..., 1], hsv[..., 2]
+    threshold = min_saturation
+    if np.ptp(saturation) > 0:
+        threshold = max(filters.threshold_otsu(saturation), min_saturation)
+    mask = (saturation > threshold) & (value < max_brightness)
+    radius = max(1, round(closing_um / mpp))
+    mask = morphology.closing(mask, morphology.disk(radius))
+    mask = ndimage.binary_fill_holes(mask)
+    min_pixels = max(1, round(min_object_um2 / mpp**2))
+    return morphology.remove_small_objects(mask, max_size=min_pixels)
+
+
+def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float) -> pd.DataFrame:
+    """List every whole tile of the target-resolution grid with its tissue fraction.
+
+    Only tiles that lie entirely inside the slide are listed; the partial strip
+    at the right and bottom edges is never tiled.
+
+    Parameters
+    ----------
+    info : SlideInfo
+        The slide and its resolution decision.
+    tile_size : int
+        Tile side in target pixels.
+    mask : numpy.ndarray
+        Tissue mask of the whole slide at ``mask_mpp``.
+    mask_mpp : float
+        Microns per pixel of ``mask``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tile: ``row``, ``col`` (grid position), ``y``, ``x`` (top-left
+        corner in target pixels), ``x0``, ``y0`` (top-left corner in level-0
+        pixels) and ``tissue_fraction``.
+    """
+    rows = info.target_height // tile_size
+    cols = info.target_width // tile_size
+    if rows == 0 or cols == 0:
+        return pd.DataFrame(columns=["row", "col", "y", "x", "x0", "y0", "tissue_fraction"])
+    mask_px_per_target = info.tile_mpp / mask_mpp
+    box = (0.0, 0.0, cols * tile_size * mask_px_per_target, rows * tile_size * mask_px_per_target)
+    fraction_image = Image.fromarray(mask.astype(np.float32)).resize(
+        (cols, rows), Image.Resampling.BOX, box=box
+    )
+    fraction = np.clip(np.asarray(fraction_image), 0.0, 1.0)
+    grid_row, grid_col = np.mgrid[0:rows, 0:cols]
+    grid = pd.DataFrame({"row": grid_row.ravel(), "col": grid_col.ravel()})
+    grid["y"] = grid["row"] * tile_size
+    grid["x"] = grid["col"] * tile_size
+    grid["x0"] = np.round(grid["x"] * info.level0_per_target).astype(int)
+    grid["y0"] = np.round(grid["y"] * info.level0_per_target).astype(int)
+    grid["tissue_fraction"] = fraction.ravel().round(4)
+    return grid
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian of a tile's grey levels: low values mean blur."""
+    grey = color.rgb2gray(rgb)
+    return float(filters.laplace(grey).var() * 1e4)

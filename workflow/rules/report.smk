@@ -1,0 +1,49 @@
+# Stage 8: per-dataset evaluation and figures for the study report (`snakemake --report`).
+
+
+rule evaluate:
+    input:
+        splits="results/splits/{dataset}.tsv",
+        labels=per_slide("results/labels/{slide}.tsv"),
+        tiles=per_slide("results/predictions/{slide}.tsv"),
+        history="results/models/{dataset}/history.tsv",
+    output:
+        metrics=report(
+            "results/reports/{dataset}/metrics.tsv",
+            caption="../report/metrics.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+        slides="results/reports/{dataset}/slides.tsv",
+        confusion=report(
+            "results/reports/{dataset}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+        roc=report(
+            "results/reports/{dataset}/roc.png",
+            caption="../report/roc.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+        curves=report(
+            "results/reports/{dataset}/training_curves.png",
+            caption="../report/curves.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+    params:
+        slides=lambda wildcards: slides_of(wildcards.dataset),
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        positive_class=lambda wildcards: config["datasets"][wildcards.dataset]["positive_class"],
+    log:
+        "results/logs/evaluate/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/slidesnake.yaml"
+    script:
+        "../../scripts/evaluate.py"
