@@ -18,13 +18,13 @@ from shapely.geometry import shape
 from .slide import SlideError
 
 
-def _geojson_features(data: dict) -> list[dict]:
+def _geojson_features(data: dict | list) -> list[dict]:
+    if isinstance(data, list):  # QuPath's older export: a bare list of features
+        return data
     if data.get("type") == "FeatureCollection":
         return list(data.get("features", []))
     if data.get("type") == "Feature":
         return [data]
-    if isinstance(data, list):  # QuPath's older export: a bare list of features
-        return data
     raise ValueError("not a GeoJSON Feature or FeatureCollection")
 
 

@@ -250,7 +250,13 @@ def train_model(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     history = model.fit(
-        train, validation_data=val, epochs=epochs, class_weight=class_weight, callbacks=callbacks, verbose=2
+        train,
+        validation_data=val,
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        verbose=2,
     )
     table = pd.DataFrame(history.history)
     table.insert(0, "epoch", np.arange(1, len(table) + 1))

@@ -58,9 +58,12 @@ def leakage_groups(items: pd.DataFrame, duplicates: str = "merge") -> pd.Series:
     if "content_hash" in items:
         for _, positions in pd.Series(range(len(items))).groupby(items["content_hash"].to_numpy()):
             if len(positions) > 1:
-                if duplicates == "error":
-                    names = items["item"].to_numpy()[list(positions)]
-                    raise SplitError(f"identical content in items {list(names)}")
+                same = items.iloc[list(positions)]
+                if duplicates == "error" and same["patient_id"].nunique() > 1:
+                    raise SplitError(
+                        f"identical content in items {list(same['item'])} of patients "
+                        f"{sorted(same['patient_id'].unique())} (config 'splits: duplicates: error')"
+                    )
                 join(list(positions))
     roots = [find(i) for i in range(len(items))]
     return pd.Series(pd.factorize(pd.Series(roots))[0], index=items.index, name="group")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import io
+import re
 from pathlib import Path
 
 import pandas as pd
 
 SHEET_COLUMNS = ("slide_id", "patient_id", "dataset", "path")
+#: Slide ids become file names: ASCII letters, digits, '-', '_' and '.' only (as in the sheet schema).
+SLIDE_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class StudyError(ValueError):
@@ -14,8 +19,12 @@ class StudyError(ValueError):
 
 
 def read_sheet(path: str | Path) -> pd.DataFrame:
-    """Read a slide sheet (tab-separated) with every column as text; empty cells become None."""
-    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    """Read a slide sheet (tab-separated) with every column as text; empty cells become None.
+
+    Lines whose first character is ``#`` are comments; a ``#`` inside a cell is kept.
+    """
+    lines = [line for line in Path(path).read_text().splitlines(keepends=True) if not line.startswith("#")]
+    sheet = pd.read_csv(io.StringIO("".join(lines)), sep="\t", dtype=str, keep_default_na=False)
     sheet.columns = [c.strip() for c in sheet.columns]
     sheet = sheet.apply(lambda column: column.str.strip())
     sheet = sheet.replace("", None)
@@ -47,11 +56,7 @@ def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide shee
     duplicated = sorted(set(sheet.loc[sheet["slide_id"].duplicated(), "slide_id"]))
     if duplicated:
         problems.append(f"slide_id not unique: {duplicated}")
-    bad_ids = [
-        s
-        for s in sheet["slide_id"].dropna()
-        if not str(s).replace("-", "").replace("_", "").replace(".", "").isalnum()
-    ]
+    bad_ids = [s for s in sheet["slide_id"].dropna() if not SLIDE_ID.fullmatch(str(s))]
     if bad_ids:
         problems.append(f"slide_id may hold only letters, digits, '-', '_' and '.': {bad_ids}")
     datasets = config.get("datasets", {})
@@ -92,7 +97,14 @@ def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide shee
 
 
 def model_config(config: dict, dataset: str) -> dict:
-    """The dataset's model settings: the config's ``model`` defaults updated by the dataset's ``model``."""
-    merged = dict(config["model"])
-    merged.update(config["datasets"][dataset].get("model", {}))
+    """The dataset's model settings: the config's ``model`` defaults updated by the dataset's ``model``.
+
+    Nested settings (``augment``) are merged key by key; the config is not modified.
+    """
+    merged = copy.deepcopy(config["model"])
+    for key, value in config["datasets"][dataset].get("model", {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
     return merged

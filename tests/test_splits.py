@@ -1,0 +1,194 @@
+"""Tests for slidesnake.splits: patient-grouped, stratified, seeded splits and the leakage check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slidesnake.splits import SplitError, class_balance, leakage_groups, leakage_report, make_splits
+
+FRACTIONS = {"train": 0.5, "val": 0.25, "test": 0.25}
+
+
+def _items(patients: int = 20, seed: int = 0) -> pd.DataFrame:
+    """1-3 items per patient; even patients are 'normal', odd ones 'tumor'; every item unique."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(patients):
+        label = "tumor" if p % 2 else "normal"
+        for k in range(int(rng.integers(1, 4))):
+            rows.append(
+                {
+                    "item": f"P{p:02d}_{k}",
+                    "patient_id": f"P{p:02d}",
+                    "label": label,
+                    "content_hash": f"h{p}_{k}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _sides_per_patient(table: pd.DataFrame, column: str = "split") -> pd.Series:
+    return table.groupby("patient_id")[column].nunique()
+
+
+def test_no_patient_on_two_sides_and_every_split_non_empty():
+    items = _items()
+    for seed in range(5):
+        table = make_splits(items, FRACTIONS, seed=seed, dataset="d")
+        assert (_sides_per_patient(table) == 1).all()
+        assert set(table["split"]) == {"train", "val", "test"}
+        assert leakage_report(table)["ok"]
+
+
+def test_output_is_the_items_sorted_with_group_split_and_fold():
+    items = _items().sample(frac=1, random_state=3)
+    table = make_splits(items, FRACTIONS, seed=0)
+    assert table["item"].tolist() == sorted(items["item"])
+    assert {"group", "split", "fold"} <= set(table.columns)
+    assert (table.loc[table["split"] == "test", "fold"] == -1).all()
+    assert (table.loc[table["split"] != "test", "fold"] == 0).all()
+
+
+def test_no_validation_split_when_its_fraction_is_zero():
+    table = make_splits(_items(), {"train": 0.75, "val": 0, "test": 0.25}, seed=2)
+    assert set(table["split"]) == {"train", "test"}
+    assert (_sides_per_patient(table) == 1).all()
+
+
+def test_patient_fractions_are_roughly_honoured():
+    items = _items(patients=40)
+    table = make_splits(items, FRACTIONS, seed=7)
+    shares = table.drop_duplicates("patient_id")["split"].value_counts(normalize=True)
+    for name, wanted in FRACTIONS.items():
+        assert shares[name] == pytest.approx(wanted, abs=0.1)
+
+
+def test_same_seed_same_splits_other_seed_other_splits():
+    items = _items()
+    first = make_splits(items, FRACTIONS, folds=3, seed=42)
+    pd.testing.assert_frame_equal(first, make_splits(items, FRACTIONS, folds=3, seed=42))
+    others = [make_splits(items, FRACTIONS, folds=3, seed=seed)["split"] for seed in range(5)]
+    assert any(not other.equals(first["split"]) for other in others)
+
+
+def test_every_split_has_both_labels():
+    items = _items(patients=20)
+    for seed in range(5):
+        table = make_splits(items, FRACTIONS, seed=seed)
+        per_split = table.groupby("split")["label"].nunique()
+        assert (per_split == 2).all(), f"seed {seed}: {per_split.to_dict()}"
+
+
+def test_folds_cover_development_items_and_keep_patients_together():
+    items = _items(patients=30)
+    table = make_splits(items, FRACTIONS, folds=4, seed=1)
+    development = table[table["split"] != "test"]
+    assert (table.loc[table["split"] == "test", "fold"] == -1).all()
+    assert sorted(development["fold"].unique()) == [0, 1, 2, 3]
+    assert (_sides_per_patient(development, "fold") == 1).all()
+    assert (_sides_per_patient(table) == 1).all()
+
+
+def test_identical_items_of_two_patients_are_merged():
+    items = _items()
+    # P00_0 and P01_0 (two patients, two labels) hold the same bytes
+    items.loc[items["item"] == "P01_0", "content_hash"] = "h0_0"
+    groups = leakage_groups(items.sort_values("item").reset_index(drop=True))
+    assert groups.nunique() == items["patient_id"].nunique() - 1
+    for seed in range(5):
+        table = make_splits(items, FRACTIONS, folds=2, seed=seed, duplicates="merge")
+        pair = table[table["content_hash"] == "h0_0"]
+        assert len(pair) == 2 and pair["group"].nunique() == 1
+        assert pair["split"].nunique() == 1 and pair["fold"].nunique() == 1
+        # the whole of both patients goes with them
+        assert table.loc[table["patient_id"].isin(["P00", "P01"]), "split"].nunique() == 1
+        report = leakage_report(table)
+        assert report["ok"] and report["duplicate_items"] == [["P00_0", "P01_0"]]
+
+
+def test_identical_items_of_two_patients_are_refused_with_error():
+    items = _items()
+    items.loc[items["item"] == "P01_0", "content_hash"] = "h0_0"
+    with pytest.raises(SplitError, match=r"identical content.*P00_0.*P01_0"):
+        make_splits(items, FRACTIONS, duplicates="error")
+
+
+def test_identical_items_of_one_patient_are_not_an_error():
+    items = _items(seed=1)
+    patient = items["patient_id"].value_counts().index[0]  # a patient with several items
+    copies = items.index[items["patient_id"] == patient][:2]
+    items.loc[copies, "content_hash"] = "same"
+    table = make_splits(items, FRACTIONS, duplicates="error")
+    assert table.loc[table["content_hash"] == "same", "split"].nunique() == 1
+
+
+def test_leakage_report_finds_a_patient_on_two_sides():
+    bad = pd.DataFrame(
+        {
+            "item": ["a", "b", "c", "d"],
+            "patient_id": ["P1", "P1", "P2", "P3"],
+            "split": ["train", "test", "val", "test"],
+            "content_hash": ["h1", "h2", "h3", "h4"],
+        }
+    )
+    report = leakage_report(bad)
+    assert not report["ok"]
+    assert report["patients_on_several_sides"] == ["P1"]
+    assert report["duplicates_on_several_sides"] == []
+
+
+def test_leakage_report_finds_a_duplicate_on_two_sides():
+    bad = pd.DataFrame(
+        {
+            "item": ["a", "b", "c", "d"],
+            "patient_id": ["P1", "P2", "P3", "P4"],
+            "split": ["train", "test", "val", "val"],
+            "content_hash": ["same", "same", "h3", "h4"],
+        }
+    )
+    report = leakage_report(bad)
+    assert not report["ok"]
+    assert report["patients_on_several_sides"] == []
+    assert report["duplicates_on_several_sides"] == [["a", "b"]]
+    assert report["duplicate_items"] == [["a", "b"]]
+
+
+def test_too_few_patients_in_a_class_names_dataset_and_class():
+    items = _items(patients=20)
+    # only two 'rare' patients: fewer than the three splits need
+    rare = items["patient_id"].isin(["P00", "P02"])
+    items.loc[rare, "label"] = "rare"
+    with pytest.raises(SplitError, match=r"dataset 'site_a'.*'rare' has 2") as caught:
+        make_splits(items, FRACTIONS, dataset="site_a")
+    assert "normal" not in str(caught.value) and "tumor" not in str(caught.value)
+
+
+def test_too_few_patients_for_the_folds():
+    items = _items(patients=8)  # four patients per class
+    make_splits(items, FRACTIONS, folds=4)
+    with pytest.raises(SplitError, match=r"dataset 'x'.*5 fold"):
+        make_splits(items, FRACTIONS, folds=5, dataset="x")
+
+
+def test_class_balance_counts_rows_per_split_and_label():
+    rows = pd.DataFrame(
+        {
+            "split": ["test", "train", "train", "train", "val", "test"],
+            "label": ["tumor", "normal", "tumor", "tumor", "normal", "tumor"],
+        }
+    )
+    balance = class_balance(rows)
+    expected = pd.DataFrame(
+        {"split": ["train", "val", "test"], "normal": [1, 1, 0], "tumor": [2, 0, 2]},
+    )
+    pd.testing.assert_frame_equal(balance, expected, check_dtype=False)
+
+
+def test_class_balance_of_a_real_split_adds_up():
+    items = _items()
+    table = make_splits(items, FRACTIONS, seed=3)
+    balance = class_balance(table).set_index("split")
+    assert balance.to_numpy().sum() == len(items)
+    assert balance.loc["test", "tumor"] == ((table["split"] == "test") & (table["label"] == "tumor")).sum()

@@ -1,0 +1,197 @@
+"""Tests for slidesnake.study: slide sheets written to tmp_path, checked against config/config.yaml."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+from slidesnake.study import SHEET_COLUMNS, StudyError, check_sheet, model_config, read_sheet
+
+HEADER = "slide_id\tpatient_id\tdataset\tpath\tannotations"
+GOOD_ROWS = [
+    "A01\tPA1\tsite_a\ts/A01.svs\ts/A01.geojson",
+    "A02\tPA1\tsite_a\ts/A02.svs\ts/A02.geojson",
+    "B01\tPB1\tsite_b\ts/B01.svs\ts/B01.geojson",
+]
+
+
+@pytest.fixture
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def slide_label_config(config: dict) -> dict:
+    """The committed config plus a dataset labelled per slide."""
+    config = copy.deepcopy(config)
+    config["datasets"]["site_c"] = {
+        "labels": {"source": "slide", "classes": ["benign", "malignant"]},
+        "positive_class": "malignant",
+    }
+    return config
+
+
+def _sheet(tmp_path: Path, rows: list[str], header: str = HEADER) -> pd.DataFrame:
+    path = tmp_path / "slides.tsv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return read_sheet(path)
+
+
+def _problems(sheet: pd.DataFrame, config: dict) -> str:
+    with pytest.raises(StudyError) as caught:
+        check_sheet(sheet, config, "my/slides.tsv")
+    message = str(caught.value)
+    assert message.startswith("my/slides.tsv")
+    return message
+
+
+# ----------------------------------------------------------------------------- read_sheet
+
+
+def test_committed_sheet_passes_the_committed_config(config):
+    sheet = read_sheet(ROOT / config["slides"])
+    assert list(sheet.columns[:4]) == list(SHEET_COLUMNS)
+    assert len(sheet) == 12 and sheet["slide_id"].is_unique
+    assert set(sheet["dataset"]) == set(config["datasets"])
+    check_sheet(sheet, config, config["slides"])
+
+
+def test_read_sheet_strips_text_and_makes_empty_cells_missing(tmp_path):
+    path = tmp_path / "slides.tsv"
+    path.write_text(
+        "# comment line\n"
+        " slide_id \tpatient_id\tdataset\tpath\tannotations\tlabel\tmpp\n"
+        " 007 \t P1\tsite_a\ta.svs \t\t\t0.25\n"
+        "008\tP2\tsite_a\tb.svs\tb.geojson\ttumor\t\n"
+    )
+    sheet = read_sheet(path)
+    assert list(sheet.columns) == ["slide_id", "patient_id", "dataset", "path", "annotations", "label", "mpp"]
+    assert sheet["slide_id"].tolist() == ["007", "008"]  # text, leading zeros kept
+    assert sheet.loc[0, "patient_id"] == "P1" and sheet.loc[0, "path"] == "a.svs"
+    assert sheet["annotations"].isna().tolist() == [True, False]
+    assert sheet["label"].isna().tolist() == [True, False]
+    assert sheet.loc[0, "mpp"] == 0.25 and pd.isna(sheet.loc[1, "mpp"])
+
+
+def test_read_sheet_keeps_a_hash_inside_a_path(tmp_path):
+    sheet = _sheet(tmp_path, ["A01\tPA1\tsite_a\tcases/case#1.svs\tcases/case#1.geojson"])
+    assert sheet.loc[0, "path"] == "cases/case#1.svs"
+    assert sheet.loc[0, "annotations"] == "cases/case#1.geojson"
+
+
+# ----------------------------------------------------------------------------- check_sheet
+
+
+def test_a_good_sheet_passes(tmp_path, config):
+    check_sheet(_sheet(tmp_path, GOOD_ROWS), config)
+
+
+def test_missing_required_column(tmp_path, config):
+    sheet = _sheet(
+        tmp_path, ["A01\tsite_a\ts/A01.svs\ts/A01.geojson"], "slide_id\tdataset\tpath\tannotations"
+    )
+    message = _problems(sheet, config)
+    assert "missing column(s) ['patient_id']" in message
+
+
+def test_empty_required_value_names_the_slide_and_column(tmp_path, config):
+    message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "A03\t\tsite_a\ts/A03.svs\ts/A03.geojson"]), config)
+    assert "column 'patient_id' is empty for slide(s) ['A03']" in message
+
+
+def test_duplicate_slide_id(tmp_path, config):
+    message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "A02\tPA2\tsite_a\ts/x.svs\ts/x.geojson"]), config)
+    assert "slide_id not unique: ['A02']" in message
+
+
+def test_unknown_dataset(tmp_path, config):
+    message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "X01\tPX1\tsite_x\ts/X01.svs\ts/X01.geojson"]), config)
+    assert "['site_x']" in message and "not in the config's 'datasets'" in message
+
+
+def test_patient_with_slides_in_two_datasets(tmp_path, config):
+    message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "B02\tPA1\tsite_b\ts/B02.svs\ts/B02.geojson"]), config)
+    assert "patient 'PA1' has slides in several datasets ['site_a', 'site_b']" in message
+    assert "PB1" not in message
+
+
+def test_empty_annotations_in_an_annotation_dataset(tmp_path, config):
+    message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "B02\tPB2\tsite_b\ts/B02.svs\t"]), config)
+    assert "dataset 'site_b' labels from annotations" in message
+    assert "empty for slide(s) ['B02']" in message
+
+
+def test_annotation_dataset_without_annotations_column(tmp_path, config):
+    sheet = _sheet(tmp_path, ["A01\tPA1\tsite_a\ts/A01.svs"], "slide_id\tpatient_id\tdataset\tpath")
+    message = _problems(sheet, config)
+    assert "dataset 'site_a' labels from annotations" in message and "['A01']" in message
+
+
+def test_slide_label_dataset_with_a_label_not_in_classes(tmp_path, slide_label_config):
+    rows = [
+        "A01\tPA1\tsite_a\ts/A01.svs\ts/A01.geojson\t",
+        "C01\tPC1\tsite_c\ts/C01.svs\t\tbenign",
+        "C02\tPC2\tsite_c\ts/C02.svs\t\ttumour",
+        "C03\tPC3\tsite_c\ts/C03.svs\t\t",
+    ]
+    message = _problems(_sheet(tmp_path, rows, HEADER + "\tlabel"), slide_label_config)
+    assert "dataset 'site_c' uses slide labels" in message
+    assert "for slide(s) ['C02', 'C03']" in message
+    assert "C01" not in message and "A01" not in message
+
+
+def test_slide_label_dataset_with_good_labels_passes(tmp_path, slide_label_config):
+    rows = ["C01\tPC1\tsite_c\ts/C01.svs\t\tbenign", "C02\tPC2\tsite_c\ts/C02.svs\t\tmalignant"]
+    check_sheet(_sheet(tmp_path, rows, HEADER + "\tlabel"), slide_label_config)
+
+
+@pytest.mark.parametrize("bad_id", ["A 01", "A/01", "A:01", "A01*"])
+def test_bad_slide_id_characters(tmp_path, config, bad_id):
+    message = _problems(
+        _sheet(tmp_path, [*GOOD_ROWS, f"{bad_id}\tPA2\tsite_a\ts/x.svs\ts/x.geojson"]), config
+    )
+    assert "slide_id may hold only" in message and repr(bad_id) in message
+
+
+def test_good_slide_id_characters_pass(tmp_path, config):
+    check_sheet(_sheet(tmp_path, [*GOOD_ROWS, "TCGA-A1_2.b\tPA2\tsite_a\ts/x.svs\ts/x.geojson"]), config)
+
+
+def test_several_problems_are_reported_together(tmp_path, config):
+    rows = [
+        *GOOD_ROWS,
+        "A01\tPA9\tsite_a\ts/y.svs\ts/y.geojson",  # duplicate id
+        "X 1\tPX1\tsite_x\ts/X1.svs\ts/X1.geojson",  # bad id, unknown dataset
+        "B02\tPA1\tsite_b\ts/B02.svs\t",  # patient in two datasets, no annotations
+    ]
+    message = _problems(_sheet(tmp_path, rows), config)
+    lines = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 5
+    for expected in (
+        "slide_id not unique: ['A01']",
+        "slide_id may hold only",
+        "['site_x']",
+        "patient 'PA1' has slides in several datasets",
+        "empty for slide(s) ['B02']",
+    ):
+        assert sum(expected in line for line in lines) == 1, expected
+
+
+# ----------------------------------------------------------------------------- model_config
+
+
+def test_model_config_merges_dataset_overrides_over_defaults(config):
+    config["datasets"]["site_b"]["model"] = {"backbone": "resnet50", "epochs": 2}
+    merged = model_config(config, "site_b")
+    assert merged["backbone"] == "resnet50" and merged["epochs"] == 2
+    for key in set(config["model"]) - {"backbone", "epochs"}:
+        assert merged[key] == config["model"][key]
+    assert set(merged) == set(config["model"])
+    # the defaults and the other dataset are untouched
+    assert config["model"]["backbone"] == "small_cnn" and config["model"]["epochs"] == 6
+    assert model_config(config, "site_a") == config["model"]

@@ -1,0 +1,118 @@
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import openslide
+import pandas as pd
+import pytest
+import zarr
+
+from conftest import CMU, SLIDES
+from slidesnake.slide import SlideError, SlideReader, read_slide_info
+from slidesnake.tiling import open_image, read_tile_index, read_tiles, store_attrs, write_tile_store
+from slidesnake.tissue import tile_grid, tissue_mask
+
+
+def _chunk_files(store: Path) -> list[Path]:
+    return [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
+
+
+@pytest.fixture(scope="module")
+def cmu_store(tmp_path_factory):
+    info = read_slide_info(CMU, "CMU-1")
+    overview = SlideReader(info).read_overview(4.0)
+    grid = tile_grid(info, 224, tissue_mask(overview, 4.0), 4.0)
+    kept = grid[grid["tissue_fraction"] >= 0.5]
+    store = tmp_path_factory.mktemp("tiles") / "CMU-1.zarr"
+    index = write_tile_store(info, kept, 224, store, threads=2)
+    return info, grid, kept, index, store
+
+
+def test_tissue_mask_finds_tissue_on_the_real_slide(cmu_store):
+    info, grid, kept, _, _ = cmu_store
+    # CMU-1-Small-Region is a skin section with white space around it
+    assert 0.2 < (grid["tissue_fraction"] > 0).mean() < 0.9
+    assert 10 < len(kept) < len(grid)
+    assert grid["tissue_fraction"].between(0, 1).all()
+
+
+def test_blank_image_has_no_tissue():
+    blank = np.full((200, 300, 3), 243, np.uint8)
+    blank[..., 1] = 241
+    assert not tissue_mask(blank, 4.0).any()
+
+
+def test_store_layout_chunk_per_tile_and_only_tissue_written(cmu_store):
+    info, grid, kept, index, store = cmu_store
+    image = open_image(store)
+    assert image.shape == (2967, 2220, 3)
+    assert image.chunks == (224, 224, 3)
+    assert image.metadata.zarr_format == 3
+    assert len(_chunk_files(store)) == len(kept) == len(index)
+    assert store_attrs(store)["tile_size"] == 224
+    pd.testing.assert_frame_equal(read_tile_index(store)[["row", "col"]], index[["row", "col"]])
+    assert not list(store.parent.glob(".*tmp"))
+
+
+def test_stored_tiles_equal_openslide_pixels(cmu_store):
+    _, grid, _, index, store = cmu_store
+    slide = openslide.OpenSlide(str(CMU))
+    tiles = read_tiles(open_image(store), index.iloc[:3], 224)
+    for tile, (_, row) in zip(tiles, index.iloc[:3].iterrows(), strict=True):
+        reference = np.asarray(slide.read_region((int(row.x0), int(row.y0)), 0, (224, 224)))[..., :3]
+        np.testing.assert_array_equal(tile, reference)
+    background = grid[grid["tissue_fraction"] == 0].iloc[0]
+    y, x = int(background.y), int(background.x)
+    assert (open_image(store)[y : y + 224, x : x + 224] == 255).all()
+
+
+def test_resampled_tiles_match_an_independent_reference(small_study, tmp_path):
+    """A 0.25 um/px slide tiled at 0.5 um/px equals OpenSlide level 0 averaged over 2x2 blocks."""
+    path = small_study / "A01.svs"
+    info = read_slide_info(path, "A01", target_mpp=0.5)
+    assert (info.level, info.scale) == (0, 2.0)
+    tile = 96  # the 1200 x 800 px target image is not a multiple of 96
+    assert info.target_width % tile and info.target_height % tile
+    overview = SlideReader(info).read_overview(4.0)
+    grid = tile_grid(info, tile, tissue_mask(overview, 4.0), 4.0)
+    assert grid["col"].max() == info.target_width // tile - 1
+    kept = grid[grid["tissue_fraction"] > 0.5]
+    store = tmp_path / "A01.zarr"
+    index = write_tile_store(info, kept, tile, store)
+    assert open_image(store).shape == (800, 1200, 3)
+    slide = openslide.OpenSlide(str(path))
+    for _, row in index.sample(5, random_state=0).iterrows():
+        level0 = np.asarray(slide.read_region((int(row.x0), int(row.y0)), 0, (2 * tile, 2 * tile)))[..., :3]
+        reference = level0.reshape(tile, 2, tile, 2, 3).astype(float).mean(axis=(1, 3))
+        stored = open_image(store)[int(row.y) : int(row.y) + tile, int(row.x) : int(row.x) + tile]
+        assert np.abs(stored.astype(float) - reference).max() <= 1.0
+
+
+def test_failed_tiling_leaves_no_store(tmp_path):
+    info = read_slide_info(CMU, "CMU-1")
+    broken = dataclasses.replace(info, path=str(SLIDES / "bad" / "unreadable-tiles.svs"))
+    tiles = pd.DataFrame(
+        {"row": [0], "col": [0], "y": [0], "x": [0], "x0": [0], "y0": [0], "tissue_fraction": [1.0]}
+    )
+    store = tmp_path / "broken.zarr"
+    with pytest.raises(SlideError, match="CMU-1.*unreadable-tiles.svs"):
+        write_tile_store(info=broken, tiles=tiles, tile_size=224, store_path=store)
+    assert not store.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_compressor_is_a_config_error(tmp_path):
+    info = read_slide_info(CMU, "CMU-1")
+    with pytest.raises(ValueError, match="tiling: compressor"):
+        write_tile_store(
+            info, pd.DataFrame(columns=["row", "col"]), 224, tmp_path / "x.zarr", compressor="gzip9"
+        )
+
+
+def test_empty_tile_list_gives_an_empty_but_valid_store(tmp_path):
+    info = read_slide_info(CMU, "CMU-1")
+    empty = pd.DataFrame(columns=["row", "col", "y", "x", "x0", "y0", "tissue_fraction"])
+    index = write_tile_store(info, empty, 224, tmp_path / "empty.zarr")
+    assert index.empty
+    assert read_tile_index(tmp_path / "empty.zarr").empty
+    assert zarr.open_group(tmp_path / "empty.zarr", mode="r")["image"].nchunks_initialized == 0

@@ -1,0 +1,164 @@
+"""Run the real workflow with Snakemake on a small generated study and check what it wrote."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import yaml
+from PIL import Image
+
+from conftest import ROOT
+from slidesnake.demo import demo_sheet
+from slidesnake.maps import read_probability_map
+from slidesnake.tiling import open_image, read_tile_index
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def make_workdir(workdir: Path, sheet: Path, **overrides) -> Path:
+    """A study folder as a user has it: config/config.yaml (the default, adjusted) pointing at ``sheet``."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config.update(slides=str(sheet), demo_dir=None)
+    config["tiling"]["tile_size"] = 64
+    config["model"].update(input_size=64, epochs=4, batch_size=16)
+    for key, value in overrides.items():
+        config[key] = value
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "-s", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def study_run(small_study, tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("run"), small_study / "slides.tsv")
+    done = snakemake(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
+def test_audit_table_records_the_resolution_policy(study_run):
+    slides = pd.read_csv(study_run / "results" / "slides.tsv", sep="\t").set_index("slide_id")
+    assert len(slides) == 12
+    assert (slides.loc[slides.index.str.startswith("A"), "scale"] == 2.0).all()  # 40x scans, halved
+    assert (slides.loc[slides.index.str.startswith("B"), "scale"] == 1.0).all()  # 20x scans, as they are
+    assert (slides["tile_mpp"] == 0.5).all()
+    assert (slides["mpp_source"] == "slide").all()
+    assert (slides["tiles_kept"] > 0).all() and (slides["tissue_area_mm2"] > 0.05).all()
+    assert slides["blur_score"].notna().all()
+
+
+def test_stores_hold_the_kept_tiles_one_chunk_each(study_run):
+    slides = pd.read_csv(study_run / "results" / "slides.tsv", sep="\t").set_index("slide_id")
+    for slide_id in ("A01", "B04"):
+        store = study_run / "results" / "tiles" / f"{slide_id}.zarr"
+        image = open_image(store)
+        assert image.shape == (slides.at[slide_id, "target_height"], slides.at[slide_id, "target_width"], 3)
+        assert image.chunks == (64, 64, 3)
+        index = read_tile_index(store)
+        assert len(index) == slides.at[slide_id, "tiles_kept"]
+        written = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
+        assert len(written) == len(index)
+
+
+def test_tumor_tiles_lie_inside_the_annotated_polygons(study_run, small_study):
+    for slide_id in ("A02", "B03"):
+        labels = pd.read_csv(
+            study_run / "results" / "labels" / f"{slide_id}.tsv", sep="\t", keep_default_na=False
+        )
+        features = json.loads((small_study / f"{slide_id}.geojson").read_text())["features"]
+        tumor = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in features])
+        level0_tile = 64 * (2.0 if slide_id.startswith("A") else 1.0)
+        centres = shapely.points(labels["x0"] + level0_tile / 2, labels["y0"] + level0_tile / 2)
+        inside = shapely.contains(tumor, centres)
+        assert (labels["label"] == "tumor").sum() > 5 and (labels["label"] == "normal").sum() > 5
+        assert inside[labels["label"] == "tumor"].all()
+        assert not inside[labels["label"] == "normal"].any()
+
+
+def test_splits_keep_patients_together(study_run):
+    for dataset in ("site_a", "site_b"):
+        splits = pd.read_csv(study_run / "results" / "splits" / f"{dataset}.tsv", sep="\t")
+        assert (splits.groupby("patient_id")["split"].nunique() == 1).all()
+        assert set(splits["split"]) == {"train", "val", "test"}
+        leakage = json.loads((study_run / "results" / "splits" / f"{dataset}.leakage.json").read_text())
+        assert leakage["ok"] and not leakage["patients_on_several_sides"]
+
+
+def test_each_dataset_has_its_model_and_metrics(study_run):
+    for dataset in ("site_a", "site_b"):
+        folder = study_run / "results" / "models" / dataset
+        assert (folder / "model.keras").stat().st_size > 10_000
+        used = json.loads((folder / "config.json").read_text())
+        assert used["dataset"] == dataset and used["classes"] == ["normal", "tumor"]
+        metrics = pd.read_csv(study_run / "results" / "reports" / dataset / "metrics.tsv", sep="\t")
+        assert list(metrics["split"]) == ["train", "val", "test"]
+        # the demo's tumor texture is easy: even a few epochs separate it on held-out patients
+        assert metrics.set_index("split").at["test", "auc"] > 0.8
+        for figure in ("confusion", "roc", "training_curves"):
+            assert Image.open(study_run / "results" / "reports" / dataset / f"{figure}.png").size[0] > 200
+
+
+def test_probability_maps_follow_the_tumor(study_run):
+    for slide_id in ("A06", "B05"):
+        grid = read_probability_map(study_run / "results" / "maps" / f"{slide_id}.zarr")
+        labels = pd.read_csv(
+            study_run / "results" / "labels" / f"{slide_id}.tsv", sep="\t", keep_default_na=False
+        )
+        slides = pd.read_csv(study_run / "results" / "slides.tsv", sep="\t").set_index("slide_id")
+        assert grid.shape == (
+            slides.at[slide_id, "target_height"] // 64,
+            slides.at[slide_id, "target_width"] // 64,
+        )
+        assert np.isfinite(grid).sum() == len(labels)
+        p = grid[labels["row"], labels["col"]]
+        assert np.nanmin(grid) >= 0 and np.nanmax(grid) <= 1
+        assert p[labels["label"] == "tumor"].mean() > p[labels["label"] == "normal"].mean() + 0.3
+        heatmap = Image.open(study_run / "results" / "heatmaps" / f"{slide_id}.png")
+        assert heatmap.size[0] > 400
+
+
+def test_rerun_has_nothing_to_do(study_run):
+    done = snakemake(study_run, "-n", "--cores", "1")
+    assert done.returncode == 0
+    assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def test_study_report_builds(study_run):
+    done = snakemake(study_run, "--report", "report.html")
+    assert done.returncode == 0, done.stderr[-3000:]
+    html = (study_run / "report.html").read_text(errors="replace")
+    assert "A01" in html and "metrics" in html
+
+
+def test_default_config_dry_run_and_lint():
+    dry = subprocess.run([*SNAKEMAKE, "-n", "--cores", "1"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    lint = subprocess.run([*SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr
+
+
+def test_committed_sheet_is_the_demo_study():
+    committed = pd.read_csv(ROOT / "config" / "slides.tsv", sep="\t")
+    pd.testing.assert_frame_equal(committed, demo_sheet("resources/demo"))
+
+
+def test_bad_sheet_fails_before_any_job(small_study, tmp_path):
+    sheet = pd.read_csv(small_study / "slides.tsv", sep="\t")
+    sheet.loc[sheet["slide_id"] == "B01", "patient_id"] = "PA1"  # a patient in two datasets
+    sheet.to_csv(tmp_path / "slides.tsv", sep="\t", index=False)
+    workdir = make_workdir(tmp_path / "run", tmp_path / "slides.tsv")
+    done = snakemake(workdir, "-n", "--cores", "1")
+    assert done.returncode != 0
+    assert "patient 'PA1' has slides in several datasets" in done.stdout + done.stderr
+    assert not (workdir / "results").exists()
