@@ -12,7 +12,7 @@ import shapely
 import yaml
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, SHARED
 from slidesnake.demo import demo_sheet
 from slidesnake.maps import read_probability_map
 from slidesnake.tiling import open_image, read_tile_index
@@ -162,3 +162,51 @@ def test_bad_sheet_fails_before_any_job(small_study, tmp_path):
     assert done.returncode != 0
     assert "patient 'PA1' has slides in several datasets" in done.stdout + done.stderr
     assert not (workdir / "results").exists()
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+def test_radiograph_example_config_trains_and_keeps_the_duplicate_pair_together(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "examples" / "xray.yaml").read_text())
+    config["datasets"]["xray"]["patches"]["labels_csv"] = str(SHARED / "xray" / "labels.csv")
+    done = snakemake(write_config(tmp_path, config), "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = tmp_path / "results"
+    leakage = json.loads((results / "splits" / "xray.leakage.json").read_text())
+    assert leakage["ok"] and len(leakage["duplicate_items"]) == 1
+    splits = pd.read_csv(results / "splits" / "xray.tsv", sep="\t")
+    pair = splits[splits["item"].str.contains("PMC2584007_1752-1947-2-335-2", regex=False)]
+    assert len(pair) == 2 and set(pair["split"]) == {"val"}
+    metrics = pd.read_csv(results / "reports" / "xray" / "metrics.tsv", sep="\t").set_index("split")
+    assert metrics.at["val", "n"] == 10
+    assert metrics.at["val", "accuracy"] >= 0.9
+    assert (results / "models" / "xray" / "model.keras").is_file()
+
+
+def test_a_class_with_one_patient_fails_with_a_clear_message(tmp_path):
+    images = tmp_path / "images"
+    for label, count in (("tumor", 3), ("stroma", 1)):
+        (images / label).mkdir(parents=True)
+        sources = sorted((SHARED / "tiles" / "kather2016-texture" / "01_TUMOR").iterdir())
+        for k in range(count):
+            (images / label / f"{label}{k}.tif").write_bytes(sources[k].read_bytes())
+    (images / "stroma" / "stroma0.tif").write_bytes(
+        sorted((SHARED / "tiles" / "kather2016-texture" / "02_STROMA").iterdir())[0].read_bytes()
+    )
+    config = yaml.safe_load((ROOT / "config" / "examples" / "kather.yaml").read_text())
+    config["datasets"] = {
+        "tiny": {
+            "labels": {"source": "patches", "classes": ["stroma", "tumor"]},
+            "positive_class": "tumor",
+            "patches": {"root": str(images)},
+        }
+    }
+    done = snakemake(write_config(tmp_path / "run", config), "--cores", "1")
+    assert done.returncode != 0
+    log = (tmp_path / "run" / "results" / "logs" / "split" / "tiny.log").read_text()
+    assert "dataset 'tiny': too few patients per class" in log and "'stroma' has 1" in log
+    assert not (tmp_path / "run" / "results" / "splits" / "tiny.tsv").exists()

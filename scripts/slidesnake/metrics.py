@@ -22,8 +22,9 @@ def split_metrics(tiles: pd.DataFrame, classes: list[str], positive_class: str) 
     Returns
     -------
     pandas.DataFrame
-        Columns ``split``, ``tiles``, ``slides``, ``accuracy``, ``balanced_accuracy``,
-        ``f1``, ``auc`` (NaN where a split has a single class).
+        Columns ``split``, ``n`` (tiles or images), ``slides`` (when ``tiles`` has a
+        ``slide_id`` column), ``accuracy``, ``balanced_accuracy``, ``f1``, ``auc``
+        (NaN where a split has a single class).
     """
     rows = []
     for split in ("train", "val", "test"):
@@ -35,11 +36,12 @@ def split_metrics(tiles: pd.DataFrame, classes: list[str], positive_class: str) 
         truth = part["label"].to_numpy()
         positive = truth == positive_class
         both = 0 < positive.sum() < len(positive)
+        row = {"split": split, "n": len(part)}
+        if "slide_id" in part:
+            row["slides"] = part["slide_id"].nunique()
         rows.append(
-            {
-                "split": split,
-                "tiles": len(part),
-                "slides": part["slide_id"].nunique() if "slide_id" in part else np.nan,
+            row
+            | {
                 "accuracy": accuracy_score(truth, predicted),
                 "balanced_accuracy": balanced_accuracy_score(truth, predicted) if both else np.nan,
                 "f1": f1_score(positive, predicted == positive_class, zero_division=0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -163,55 +164,88 @@ def tile_dataset(
     images = [open_image(path) for path in stores]
 
     def read(store: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        image = images[int(store)]
-        return image[int(y) : int(y) + tile_size, int(x) : int(x) + tile_size]
+        return images[int(store)][int(y) : int(y) + tile_size, int(x) : int(x) + tile_size]
 
-    def load(store: tf.Tensor, y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-        tile = tf.numpy_function(read, [store, y, x], tf.uint8, stateful=False)
-        tile.set_shape((tile_size, tile_size, 3))
-        return tf.cast(tile, tf.float32)
+    columns = tuple(entries[c].to_numpy(np.int64) for c in ("store", "y", "x"))
+    return _pipeline(columns, read, tile_size, batch_size, labels, shuffle_seed, augment)
 
-    columns = (
-        entries["store"].to_numpy(np.int64),
-        entries["y"].to_numpy(np.int64),
-        entries["x"].to_numpy(np.int64),
+
+def image_dataset(
+    paths: list[str],
+    image_size: int,
+    batch_size: int,
+    labels: np.ndarray | None = None,
+    shuffle_seed: int | None = None,
+    augment: dict | None = None,
+) -> tf.data.Dataset:
+    """Decode image files on the fly (any format Pillow or tifffile reads), resized to ``image_size``.
+
+    Parameters and return value as :func:`tile_dataset`, with ``paths`` the image files.
+    """
+    from .patches import load_image
+
+    def read(path: np.ndarray) -> np.ndarray:
+        return load_image(path.decode(), image_size)
+
+    return _pipeline((np.asarray(paths, dtype=str),), read, image_size, batch_size, labels, shuffle_seed, augment)
+
+
+def _pipeline(
+    columns: tuple[np.ndarray, ...],
+    read: Callable[..., np.ndarray],
+    size: int,
+    batch_size: int,
+    labels: np.ndarray | None,
+    shuffle_seed: int | None,
+    augment: dict | None,
+) -> tf.data.Dataset:
+    """Shuffle entries, read them in parallel (in order), augment, batch and prefetch."""
+
+    def load(*entry: tf.Tensor) -> tf.Tensor:
+        pixels = tf.numpy_function(read, list(entry), tf.uint8, stateful=False)
+        pixels.set_shape((size, size, 3))
+        return tf.cast(pixels, tf.float32)
+
+    targets = np.full(len(columns[0]), -1, np.int32) if labels is None else labels.astype(np.int32)
+    data = tf.data.Dataset.zip(
+        tf.data.Dataset.from_tensor_slices(columns), tf.data.Dataset.from_tensor_slices(targets)
     )
-    data = tf.data.Dataset.from_tensor_slices(columns)
-    if labels is not None:
-        data = tf.data.Dataset.zip(data, tf.data.Dataset.from_tensor_slices(labels.astype(np.int32)))
     if shuffle_seed is not None:
-        data = data.shuffle(len(entries), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if labels is not None:
-        data = data.map(
-            lambda c, label: (load(*c), label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        data = data.shuffle(len(targets), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if augment:
+        randomness = tf.data.Dataset.random(seed=shuffle_seed or 0, rerandomize_each_iteration=True)
+        change = _augmenter(augment)
+        data = tf.data.Dataset.zip(data, randomness).map(
+            lambda item, r: (change(load(*item[0]), r), item[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
     else:
-        data = data.map(lambda *c: load(*c), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augment:
         data = data.map(
-            _augmenter(augment, shuffle_seed or 0), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            lambda entry, target: (load(*entry), target), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
+    if labels is None:
+        data = data.map(lambda pixels, _: pixels)
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _augmenter(options: dict, seed: int):
+def _augmenter(options: dict) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """Flips, 90-degree rotations and colour jitter, seeded per element from one random int64."""
     jitter = float(options.get("color_jitter", 0.0))
     flips = bool(options.get("flips", True))
     rotations = bool(options.get("rotations", True))
-    rng = tf.random.Generator.from_seed(seed)
 
-    def augment(tile: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        seeds = rng.make_seeds(4)
+    def augment(pixels: tf.Tensor, randomness: tf.Tensor) -> tf.Tensor:
+        seeds = [tf.stack([randomness, tf.constant(k, tf.int64)]) for k in range(4)]
         if flips:
-            tile = tf.image.stateless_random_flip_left_right(tile, seeds[:, 0])
-            tile = tf.image.stateless_random_flip_up_down(tile, seeds[:, 1])
+            pixels = tf.image.stateless_random_flip_left_right(pixels, seeds[0])
+            pixels = tf.image.stateless_random_flip_up_down(pixels, seeds[1])
         if rotations:
-            k = tf.random.stateless_uniform((), seeds[:, 2], 0, 4, dtype=tf.int32)
-            tile = tf.image.rot90(tile, k)
+            pixels = tf.image.rot90(pixels, tf.random.stateless_uniform((), seeds[2], 0, 4, dtype=tf.int32))
         if jitter > 0:
-            shift = tf.random.stateless_uniform((3,), seeds[:, 3], -jitter, jitter) * 255.0
-            tile = tf.clip_by_value(tile + shift, 0.0, 255.0)
-        return tile, label
+            shift = tf.random.stateless_uniform((3,), seeds[3], -jitter, jitter) * 255.0
+            pixels = tf.clip_by_value(pixels + shift, 0.0, 255.0)
+        return pixels
 
     return augment
 

@@ -1,23 +1,53 @@
 """Open whole-slide images, record their metadata and decide the resolution to tile at.
 
+One reader interface, :class:`SlideReader`, with two backends that give the same
+pixels for the same region:
+
+- ``tifffile``, the fast path for TIFF-family slides (Aperio SVS with JPEG or
+  JPEG 2000 tiles, generic tiled TIFF, Hamamatsu NDPI where tifffile exposes
+  its JPEG restart intervals as tiles): it reads the compressed tiles of a
+  level straight from the file and decodes them with tifffile/imagecodecs;
+- ``openslide``, for every other format OpenSlide reads (MRXS, SCN, DICOM,
+  BIF, Philips TIFF, ...), and for TIFFs whose layout the fast path does not
+  cover.
+
 Coordinates: ``x``/``y`` are columns/rows in level-0 pixels unless a name says
-otherwise; arrays are (row, column, channel).
+otherwise (``level`` pixels, ``target`` pixels); arrays are (row, column, channel).
+Pixels outside the slide read as white, like OpenSlide's transparent pixels
+flattened onto white.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import openslide
+import tifffile
 from PIL import Image
 
 #: Microns per pixel outside this range are taken as a scanner writing nonsense.
 PLAUSIBLE_MPP = (0.05, 20.0)
+
+#: Reader backends, recorded per slide in :attr:`SlideInfo.reader`.
+READERS = ("tifffile", "openslide")
+
+#: OpenSlide vendors whose files the fast path may read (TIFF layouts it understands).
+FAST_VENDORS = frozenset({"aperio", "generic-tiff", "hamamatsu"})
+
+#: TIFF compressions the fast path decodes: none, LZW, JPEG, deflate, Aperio JPEG 2000 (YCbCr, RGB).
+FAST_COMPRESSIONS = frozenset({1, 5, 7, 8, 32946, 33003, 33005})
+
+#: Largest tile or strip (pixels) the fast path decodes at once; larger ones go to OpenSlide.
+MAX_SEGMENT_PIXELS = 1 << 24
+
+#: Side, in level pixels, of the pieces :meth:`SlideReader.read_overview` reads at a time.
+OVERVIEW_BLOCK = 2048
 
 
 class SlideError(ValueError):
@@ -70,6 +100,8 @@ class SlideInfo:
         Size of the whole slide at the target resolution.
     sha256 : str
         Checksum of the slide file, for provenance and duplicate detection.
+    reader : str
+        The backend that reads its pixels: ``tifffile`` (fast path) or ``openslide``.
     """
 
     slide_id: str
@@ -93,6 +125,7 @@ class SlideInfo:
     target_width: int = 0
     target_height: int = 0
     sha256: str = ""
+    reader: str = "openslide"
 
     def to_dict(self) -> dict:
         """Return the fields as a JSON-ready dict."""
@@ -255,14 +288,16 @@ def read_slide_info(
             slide.read_region((width // 2, height // 2), slide.level_count - 1, (16, 16))
         except openslide.OpenSlideError as err:
             raise SlideError(slide_id, path, f"tile data cannot be decoded: {err}") from err
+        vendor = props.get(openslide.PROPERTY_NAME_VENDOR, "unknown")
+        level_dimensions = [tuple(d) for d in slide.level_dimensions]
         level0_per_target = slide.level_downsamples[level] * scale
-        return SlideInfo(
+        info = SlideInfo(
             slide_id=slide_id,
             path=str(path),
-            vendor=props.get(openslide.PROPERTY_NAME_VENDOR, "unknown"),
+            vendor=vendor,
             width=width,
             height=height,
-            level_dimensions=[tuple(d) for d in slide.level_dimensions],
+            level_dimensions=level_dimensions,
             level_downsamples=[float(d) for d in slide.level_downsamples],
             mpp_x=mpp_x,
             mpp_y=mpp_y,
@@ -278,86 +313,11 @@ def read_slide_info(
             target_width=int(width / level0_per_target),
             target_height=int(height / level0_per_target),
             sha256=file_sha256(path),
+            reader="tifffile" if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions) else "openslide",
         )
+    with SlideReader(info) as reader:  # the chosen backend must decode the level that will be tiled
+        level_width, level_height = level_dimensions[level]
+        reader.read_level(level, level_width // 2, level_height // 2, 16, 16)
+    return info
 
 
-def to_rgb(region: Image.Image) -> np.ndarray:
-    """Flatten an RGBA OpenSlide region onto white and return (row, column, 3) uint8."""
-    rgba = np.asarray(region)
-    rgb = rgba[..., :3].astype(np.float32)
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    return (rgb * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
-
-
-class SlideReader:
-    """Read regions of one slide at the target resolution, safely from many threads.
-
-    Parameters
-    ----------
-    info : SlideInfo
-        The slide and its resolution decision.
-    """
-
-    def __init__(self, info: SlideInfo) -> None:
-        self.info = info
-        self._local = threading.local()
-
-    def _slide(self) -> openslide.OpenSlide:
-        slide = getattr(self._local, "slide", None)
-        if slide is None:
-            slide = open_slide(self.info.path, self.info.slide_id)
-            self._local.slide = slide
-        return slide
-
-    def read_target(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        """Read a region given in target-resolution pixels.
-
-        Parameters
-        ----------
-        row, col : int
-            Top-left corner in target pixels.
-        height, width : int
-            Size in target pixels.
-
-        Returns
-        -------
-        numpy.ndarray
-            (height, width, 3) uint8 RGB, resampled by area averaging when the
-            chosen level is finer than the target.
-        """
-        info = self.info
-        x0 = round(col * info.level0_per_target)
-        y0 = round(row * info.level0_per_target)
-        read_w = max(1, round(width * info.scale))
-        read_h = max(1, round(height * info.scale))
-        try:
-            region = self._slide().read_region((x0, y0), info.level, (read_w, read_h))
-        except openslide.OpenSlideError as err:
-            raise SlideError(
-                info.slide_id, info.path, f"cannot read region at x={x0}, y={y0}: {err}"
-            ) from err
-        rgb = to_rgb(region)
-        if (read_w, read_h) != (width, height):
-            rgb = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BOX))
-        return rgb
-
-    def read_overview(self, mpp: float) -> np.ndarray:
-        """Return the whole slide at about ``mpp`` microns per pixel (for masks and thumbnails).
-
-        Reads the coarsest level that is at least as fine as ``mpp`` and
-        area-averages it down.
-        """
-        slide = self._slide()
-        level = slide.get_best_level_for_downsample(mpp / self.info.mpp_x)
-        width, height = slide.level_dimensions[level]
-        rgb = to_rgb(slide.read_region((0, 0), level, (width, height)))
-        out_w = max(1, round(self.info.width * self.info.mpp_x / mpp))
-        out_h = max(1, round(self.info.height * self.info.mpp_y / mpp))
-        return np.asarray(Image.fromarray(rgb).resize((out_w, out_h), Image.Resampling.BOX))
-
-    def close(self) -> None:
-        """Close this thread's handle (other threads' handles close with the reader)."""
-        slide = getattr(self._local, "slide", None)
-        if slide is not None:
-            slide.close()
-            self._local.slide = None

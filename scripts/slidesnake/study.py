@@ -18,6 +18,11 @@ class StudyError(ValueError):
     """A sheet or config that does not describe a usable study."""
 
 
+def empty_sheet() -> pd.DataFrame:
+    """A sheet without slides, for studies made of patch-folder datasets only."""
+    return pd.DataFrame(columns=list(SHEET_COLUMNS), dtype=str)
+
+
 def read_sheet(path: str | Path) -> pd.DataFrame:
     """Read a slide sheet (tab-separated) with every column as text; empty cells become None.
 
@@ -72,6 +77,16 @@ def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide shee
     for dataset, cfg in datasets.items():
         rows = sheet[sheet["dataset"] == dataset]
         labels = cfg["labels"]
+        if labels["source"] == "patches":
+            if len(rows):
+                problems.append(
+                    f"dataset {dataset!r} is a patch folder, but slide(s) {rows['slide_id'].tolist()} name it"
+                )
+            if "patches" not in cfg:
+                problems.append(f"dataset {dataset!r} labels from patches but has no 'patches' section")
+            continue
+        if rows.empty:
+            problems.append(f"dataset {dataset!r} has no slides in the sheet")
         if labels["source"] == "annotations":
             column = sheet["annotations"] if "annotations" in sheet else pd.Series(None, index=sheet.index)
             lacking = rows.loc[column.loc[rows.index].isna(), "slide_id"].tolist()

@@ -3,9 +3,7 @@
 
 rule train:
     input:
-        splits="results/splits/{dataset}.tsv",
-        labels=per_slide("results/labels/{slide}.tsv"),
-        stores=per_slide("results/tiles/{slide}.zarr"),
+        unpack(train_inputs),
     output:
         model="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
@@ -14,7 +12,7 @@ rule train:
         slides=lambda wildcards: slides_of(wildcards.dataset),
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         model=lambda wildcards: model_config(config, wildcards.dataset),
-        tile_size=config["tiling"]["tile_size"],
+        size=lambda wildcards: input_pixels(wildcards.dataset),
     log:
         "results/logs/train/{dataset}.log",
     benchmark:
@@ -61,3 +59,26 @@ rule predict:
         model_env
     script:
         "../../scripts/predict.py"
+
+
+rule predict_patches:
+    input:
+        model="results/models/{dataset}/model.keras",
+        splits="results/splits/{dataset}.tsv",
+    output:
+        "results/predictions/{dataset}/images.tsv",
+    wildcard_constraints:
+        dataset=alternatives(PATCH_DATASETS),
+    params:
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        size=lambda wildcards: input_pixels(wildcards.dataset),
+    log:
+        "results/logs/predict_patches/{dataset}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        model_env
+    script:
+        "../../scripts/predict_patches.py"

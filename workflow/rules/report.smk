@@ -3,10 +3,7 @@
 
 rule evaluate:
     input:
-        splits="results/splits/{dataset}.tsv",
-        labels=per_slide("results/labels/{slide}.tsv"),
-        tiles=per_slide("results/predictions/{slide}.tsv"),
-        history="results/models/{dataset}/history.tsv",
+        unpack(evaluate_inputs),
     output:
         metrics=report(
             "results/reports/{dataset}/metrics.tsv",
@@ -14,7 +11,7 @@ rule evaluate:
             category="Evaluation",
             subcategory="{dataset}",
         ),
-        slides="results/reports/{dataset}/slides.tsv",
+        per_item="results/reports/{dataset}/items.tsv",
         confusion=report(
             "results/reports/{dataset}/confusion.png",
             caption="../report/confusion.rst",
@@ -36,7 +33,7 @@ rule evaluate:
     params:
         slides=lambda wildcards: slides_of(wildcards.dataset),
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        positive_class=lambda wildcards: config["datasets"][wildcards.dataset]["positive_class"],
+        positive_class=positive_class,
     log:
         "results/logs/evaluate/{dataset}.log",
     threads: 1
