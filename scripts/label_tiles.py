@@ -1,7 +1,15 @@
 """Rule label_tiles: a label per tile from annotations or the slide label."""
-from slidesnake.snake import run
-from slidesnake.training import label_slide
 
-run(snakemake, label_slide, store=snakemake.input.store, info_json=snakemake.input.info,
-    labels=snakemake.params.labels, annotations=(snakemake.input.annotations or [None])[0],
-    slide_label=snakemake.params.slide_label, out_tsv=snakemake.output[0])
+from slidesnake.snake import run
+from slidesnake.labelling import label_slide
+
+run(
+    snakemake,
+    label_slide,
+    store=snakemake.input.store,
+    info_json=snakemake.input.info,
+    labels=snakemake.params.labels,
+    annotations=(snakemake.input.annotations or [None])[0],
+    slide_label=snakemake.params.slide_label,
+    out_tsv=snakemake.output[0],
+)

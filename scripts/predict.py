@@ -1,9 +1,20 @@
 """Rule predict: tile probabilities, probability map, heatmap and scores of one slide."""
+
 from slidesnake.snake import run
 from slidesnake.training import predict_slide
 
-run(snakemake, predict_slide, model_path=snakemake.input.model, store=snakemake.input.store,
-    info_json=snakemake.input.info, thumbnail_png=snakemake.input.thumbnail, classes=snakemake.params.classes,
-    positive_class=snakemake.params.positive_class, tiles_tsv=snakemake.output.tiles,
-    map_store=snakemake.output.map, heatmap_png=snakemake.output.heatmap, scores_json=snakemake.output.scores,
-    threads=snakemake.threads)
+run(
+    snakemake,
+    predict_slide,
+    model_path=snakemake.input.model,
+    store=snakemake.input.store,
+    info_json=snakemake.input.info,
+    thumbnail_png=snakemake.input.thumbnail,
+    classes=snakemake.params.classes,
+    positive_class=snakemake.params.positive_class,
+    tiles_tsv=snakemake.output.tiles,
+    map_store=snakemake.output.map,
+    heatmap_png=snakemake.output.heatmap,
+    scores_json=snakemake.output.scores,
+    threads=snakemake.threads,
+)

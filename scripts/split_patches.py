@@ -1,7 +1,16 @@
 """Rule split_patches: splits of a patch-folder dataset, grouped by patient and identical images."""
-from slidesnake.snake import run
-from slidesnake.training import split_patches
 
-run(snakemake, split_patches, dataset=snakemake.wildcards.dataset, patches=snakemake.params.patches,
-    classes=snakemake.params.classes, splits=snakemake.params.splits, out_tsv=snakemake.output.splits,
-    leakage_json=snakemake.output.leakage, balance_tsv=snakemake.output.balance)
+from slidesnake.snake import run
+from slidesnake.labelling import split_patches
+
+run(
+    snakemake,
+    split_patches,
+    dataset=snakemake.wildcards.dataset,
+    patches=snakemake.params.patches,
+    classes=snakemake.params.classes,
+    splits=snakemake.params.splits,
+    out_tsv=snakemake.output.splits,
+    leakage_json=snakemake.output.leakage,
+    balance_tsv=snakemake.output.balance,
+)

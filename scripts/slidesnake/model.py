@@ -19,14 +19,38 @@ from .tiling import open_image  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: Backbone name -> (keras.applications constructor, input scaling as (scale, offset)).
+#: Backbone name -> (keras.applications constructor, input preprocessing: "tf" maps 0-255 to -1..1,
+#: "caffe" is BGR minus the ImageNet mean, "raw" leaves 0-255 to the model's own layers).
 APPLICATIONS = {
-    "mobilenet_v2": ("MobileNetV2", (1 / 127.5, -1.0)),
-    "efficientnet_b0": ("EfficientNetB0", (1.0, 0.0)),
-    "resnet50": ("ResNet50V2", (1 / 127.5, -1.0)),
-    "inception_v3": ("InceptionV3", (1 / 127.5, -1.0)),
+    "mobilenet_v2": ("MobileNetV2", "tf"),
+    "efficientnet_b0": ("EfficientNetB0", "raw"),
+    "resnet50": ("ResNet50", "caffe"),
+    "inception_v3": ("InceptionV3", "tf"),
 }
 BACKBONES = ("small_cnn", *APPLICATIONS)
+OPTIMIZERS = {
+    "adam": lambda rate: keras.optimizers.Adam(rate),
+    "adamw": lambda rate: keras.optimizers.AdamW(rate),
+    "sgd": lambda rate: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True),
+}
+
+
+@keras.saving.register_keras_serializable(package="slidesnake")
+class CaffePreprocess(keras.layers.Layer):
+    """RGB 0-255 to BGR minus the ImageNet channel means, as Keras' ResNet50 weights expect."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:  # noqa: D102
+        return inputs[..., ::-1] - tf.constant([103.939, 116.779, 123.68], dtype=inputs.dtype)
+
+
+def _preprocessing(kind: str) -> keras.layers.Layer:
+    if kind == "caffe":
+        return CaffePreprocess()
+    if kind == "tf":
+        return keras.layers.Rescaling(1 / 127.5, -1.0)
+    if kind == "unit":
+        return keras.layers.Rescaling(1 / 255.0)
+    return keras.layers.Identity()
 
 
 def _small_cnn(input_size: int) -> keras.Model:
@@ -42,8 +66,8 @@ def _small_cnn(input_size: int) -> keras.Model:
 
 
 def build_backbone(
-    name: str, input_size: int, weights: str | None
-) -> tuple[keras.Model, tuple[float, float]]:
+    name: str, input_size: int, weights: str | None, alpha: float = 1.0
+) -> tuple[keras.Model, str]:
     """Build a feature extractor without its classification head.
 
     Parameters
@@ -54,13 +78,15 @@ def build_backbone(
         Side of the square input in pixels.
     weights : str or None
         ``imagenet`` (Keras downloads and caches them under ``KERAS_HOME``), the
-        path of a weights file saved from the same backbone, or None for random
-        initialisation.
+        path of a weights file saved from the same backbone
+        (``backbone.save_weights``), or None for random initialisation.
+    alpha : float
+        Width multiplier of MobileNetV2 (ignored by the other backbones).
 
     Returns
     -------
-    tuple of (keras.Model, (float, float))
-        The backbone and the (scale, offset) that maps 0-255 pixels to its input range.
+    tuple of (keras.Model, str)
+        The backbone and its input preprocessing (see ``APPLICATIONS``).
     """
     if name not in BACKBONES:
         raise ValueError(f"model backbone {name!r} is not one of {list(BACKBONES)}")
@@ -69,63 +95,60 @@ def build_backbone(
     if name == "small_cnn":
         if weights == "imagenet":
             raise ValueError("backbone 'small_cnn' has no imagenet weights; use a weights file or null")
-        backbone, scaling = _small_cnn(input_size), (1 / 255.0, 0.0)
+        backbone, preprocessing = _small_cnn(input_size), "unit"
     else:
-        constructor, scaling = APPLICATIONS[name]
+        constructor, preprocessing = APPLICATIONS[name]
+        options = {"alpha": alpha} if name == "mobilenet_v2" else {}
         backbone = getattr(keras.applications, constructor)(
             include_top=False,
             weights="imagenet" if weights == "imagenet" else None,
             input_shape=(input_size, input_size, 3),
+            **options,
         )
     if weights not in (None, "imagenet"):
         backbone.load_weights(weights)
-    return backbone, scaling
+    return backbone, preprocessing
 
 
-def build_model(
-    backbone: str,
-    input_size: int,
-    tile_size: int,
-    classes: list[str],
-    weights: str | None = None,
-    dropout: float = 0.2,
-) -> keras.Model:
-    """Build a tile classifier that takes uint8 RGB tiles of ``tile_size`` pixels.
+def build_model(settings: dict, tile_size: int, classes: list[str]) -> keras.Model:
+    """Build a classifier that takes uint8 RGB tiles (or images) of ``tile_size`` pixels.
 
-    Resizing and input scaling are layers of the model, so a saved model needs
-    no separate preprocessing.
+    Resizing and input preprocessing are layers of the model, so a saved model
+    needs no separate preprocessing. A pretrained backbone runs in inference
+    mode (its batch-normalisation statistics stay as loaded, also when it is
+    unfrozen for fine-tuning).
 
     Parameters
     ----------
-    backbone : str
-        One of ``BACKBONES``.
-    input_size : int
-        Side the tiles are resized to before the backbone.
+    settings : dict
+        The dataset's model settings: ``backbone``, ``input_size``, ``weights``,
+        optionally ``alpha`` and ``dropout``.
     tile_size : int
         Side of the tiles as stored.
     classes : list of str
         Class names, in output order.
-    weights : str or None
-        See :func:`build_backbone`.
-    dropout : float
-        Dropout before the classification layer.
 
     Returns
     -------
     keras.Model
-        Softmax outputs, one per class.
+        Softmax outputs, one per class; its layer ``backbone`` is the feature extractor.
     """
-    features, (scale, offset) = build_backbone(backbone, input_size, weights)
+    input_size = settings["input_size"]
+    features, preprocessing = build_backbone(
+        settings["backbone"], input_size, settings.get("weights"), settings.get("alpha", 1.0)
+    )
+    pretrained = settings.get("weights") is not None
     inputs = keras.Input((tile_size, tile_size, 3), name="tile")
     x = inputs
     if input_size != tile_size:
         x = keras.layers.Resizing(input_size, input_size, interpolation="area")(x)
-    x = keras.layers.Rescaling(scale, offset)(x)
-    x = features(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(dropout)(x)
+    x = _preprocessing(preprocessing)(x)
+    backbone = keras.Model(features.input, features.output, name="backbone")
+    x = backbone(x, training=False) if pretrained else backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    x = keras.layers.Dropout(settings.get("dropout", 0.2))(x)
     outputs = keras.layers.Dense(len(classes), activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"slidesnake_{backbone}")
+    return keras.Model(inputs, outputs, name=f"slidesnake_{settings['backbone']}")
 
 
 def tile_dataset(
@@ -187,7 +210,9 @@ def image_dataset(
     def read(path: np.ndarray) -> np.ndarray:
         return load_image(path.decode(), image_size)
 
-    return _pipeline((np.asarray(paths, dtype=str),), read, image_size, batch_size, labels, shuffle_seed, augment)
+    return _pipeline(
+        (np.asarray(paths, dtype=str),), read, image_size, batch_size, labels, shuffle_seed, augment
+    )
 
 
 def _pipeline(
@@ -222,7 +247,9 @@ def _pipeline(
         )
     else:
         data = data.map(
-            lambda entry, target: (load(*entry), target), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            lambda entry, target: (load(*entry), target),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
     if labels is None:
         data = data.map(lambda pixels, _: pixels)
@@ -256,45 +283,87 @@ def set_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def _set_backbone_trainable(model: keras.Model, trainable_layers: int | str) -> None:
+    """Freeze the backbone, or unfreeze all of it (``all``) or its last ``trainable_layers`` layers."""
+    backbone = model.get_layer("backbone")
+    if trainable_layers == "all":
+        backbone.trainable = True
+        return
+    backbone.trainable = int(trainable_layers) > 0
+    count = int(trainable_layers)
+    for k, layer in enumerate(backbone.layers):
+        layer.trainable = k >= len(backbone.layers) - count
+
+
 def train_model(
     model: keras.Model,
     train: tf.data.Dataset,
     val: tf.data.Dataset | None,
-    epochs: int,
-    learning_rate: float,
+    settings: dict,
     class_weight: dict[int, float] | None = None,
-    patience: int = 5,
 ) -> pd.DataFrame:
-    """Train with Adam and early stopping; the weights kept are those of the best validation loss.
+    """Train in up to two phases, with early stopping on validation loss.
+
+    With ``frozen_epochs`` > 0 the backbone is frozen for that many epochs
+    (only the head learns), then its last ``unfreeze`` layers (``all`` by
+    default) are fine-tuned at ``fine_tune_learning_rate`` until ``epochs``.
+    Each phase keeps the weights of its best validation loss.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`build_model`.
+    train, val : tf.data.Dataset
+        Batches of (pixels, class); ``val`` may be None (no early stopping).
+    settings : dict
+        ``epochs``, ``learning_rate``, ``optimizer`` (adam, adamw, sgd),
+        ``patience``, ``frozen_epochs``, ``unfreeze``, ``fine_tune_learning_rate``.
+    class_weight : dict, optional
+        Loss weight per class index.
 
     Returns
     -------
     pandas.DataFrame
-        One row per epoch: ``epoch`` and Keras' metrics (``loss``, ``accuracy``,
-        ``val_loss``, ``val_accuracy``).
+        One row per epoch: ``epoch``, ``phase`` (``frozen`` or ``trained``) and
+        Keras' metrics (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
     """
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    callbacks: list[keras.callbacks.Callback] = []
-    if val is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    epochs = settings["epochs"]
+    frozen = min(settings.get("frozen_epochs", 0), epochs)
+    optimizer = OPTIMIZERS[settings.get("optimizer", "adam")]
+    phases = []
+    if frozen:
+        phases.append(("frozen", 0, frozen, settings["learning_rate"], 0))
+    if epochs > frozen:
+        rate = settings.get("fine_tune_learning_rate") or settings["learning_rate"] / (10 if frozen else 1)
+        phases.append(("trained", frozen, epochs, rate, settings.get("unfreeze", "all")))
+    tables = []
+    for phase, first, last, rate, trainable in phases:
+        _set_backbone_trainable(model, trainable)
+        model.compile(optimizer=optimizer(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        callbacks = []
+        if val is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=settings.get("patience", 5), restore_best_weights=True
+                )
+            )
+        history = model.fit(
+            train,
+            validation_data=val,
+            initial_epoch=first,
+            epochs=last,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles, seeded
+            verbose=2,
         )
-    history = model.fit(
-        train,
-        validation_data=val,
-        epochs=epochs,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles, seeded
-        verbose=2,
-    )
-    table = pd.DataFrame(history.history)
-    table.insert(0, "epoch", np.arange(1, len(table) + 1))
-    return table
+        table = pd.DataFrame(history.history)
+        table.insert(0, "phase", phase)
+        table.insert(0, "epoch", history.epoch)
+        tables.append(table)
+    history = pd.concat(tables, ignore_index=True)
+    history["epoch"] += 1
+    return history
 
 
 def predict_probabilities(model: keras.Model, data: tf.data.Dataset) -> np.ndarray:

@@ -313,7 +313,9 @@ def read_slide_info(
             target_width=int(width / level0_per_target),
             target_height=int(height / level0_per_target),
             sha256=file_sha256(path),
-            reader="tifffile" if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions) else "openslide",
+            reader="tifffile"
+            if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions)
+            else "openslide",
         )
     with SlideReader(info) as reader:  # the chosen backend must decode the level that will be tiled
         level_width, level_height = level_dimensions[level]
@@ -321,3 +323,388 @@ def read_slide_info(
     return info
 
 
+def to_rgb(region: Image.Image) -> np.ndarray:
+    """Flatten an RGBA OpenSlide region onto white and return (row, column, 3) uint8."""
+    rgba = np.asarray(region)
+    rgb = rgba[..., :3].astype(np.float32)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    return (rgb * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+
+
+def area_resample(
+    region: np.ndarray, box: tuple[float, float, float, float], height: int, width: int
+) -> np.ndarray:
+    """Resample the part ``box`` of an image to ``height`` x ``width`` pixels by area averaging.
+
+    Parameters
+    ----------
+    region : numpy.ndarray
+        (row, column, 3) uint8 source image.
+    box : tuple of float
+        ``(left, top, right, bottom)`` of the part to resample, in ``region`` pixels
+        (fractions allowed: partly covered source pixels count by their covered area).
+    height, width : int
+        Output size in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        (height, width, 3) uint8. An exact integer reduction of the whole region
+        is the rounded mean of each block (``Image.reduce``); other factors use
+        Pillow's box filter.
+    """
+    rows, cols = region.shape[:2]
+    if box == (0, 0, cols, rows):
+        if (rows, cols) == (height, width):
+            return region
+        factor = cols // width
+        if factor > 1 and (rows, cols) == (height * factor, width * factor):
+            return np.asarray(Image.fromarray(region).reduce(factor))
+    image = Image.fromarray(region).resize((width, height), Image.Resampling.BOX, box=box)
+    return np.asarray(image)
+
+
+def _c_round(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.floor(np.abs(values) + 0.5)
+
+
+_CHROMA = np.arange(256, dtype=np.float64) - 128
+#: OpenSlide's YCbCr -> RGB tables for Aperio JPEG 2000 (compression 33003), so both readers agree.
+_R_CR = _c_round(1.402 * _CHROMA).astype(np.int16)
+_G_CB = _c_round(65536 * (0.5 - 0.34414 * _CHROMA)).astype(np.int32)
+_G_CR = _c_round(65536 * -0.71414 * _CHROMA).astype(np.int32)
+_B_CB = _c_round(1.772 * _CHROMA).astype(np.int16)
+
+
+def _ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    luma = ycbcr[..., 0].astype(np.int16)
+    cb, cr = ycbcr[..., 1], ycbcr[..., 2]
+    rgb = np.empty(ycbcr.shape, np.uint8)
+    rgb[..., 0] = np.clip(luma + _R_CR[cr], 0, 255)
+    rgb[..., 1] = np.clip(luma + ((_G_CB[cb] + _G_CR[cr]) >> 16), 0, 255)
+    rgb[..., 2] = np.clip(luma + _B_CB[cb], 0, 255)
+    return rgb
+
+
+def _fast_page_ok(page: tifffile.TiffPage) -> bool:
+    return (
+        page.dtype == np.uint8
+        and page.samplesperpixel == 3
+        and page.planarconfig == 1
+        and page.imagedepth == 1
+        and len(page.chunks) == 3
+        and page.chunks[0] * page.chunks[1] <= MAX_SEGMENT_PIXELS
+        and page.compression in FAST_COMPRESSIONS
+        and page.photometric in (2, 6)  # RGB, YCbCr
+    )
+
+
+def _level_pages(tiff: tifffile.TiffFile, level_dimensions: list[tuple[int, int]]) -> list | None:
+    """The TIFF page of every OpenSlide level (matched by size), or None if one is missing or unsupported."""
+    if not tiff.series:
+        return None
+    by_size = {}
+    for level in tiff.series[0].levels:
+        if len(level.pages) == 1 and isinstance(level.keyframe, tifffile.TiffPage):
+            by_size[(level.keyframe.imagewidth, level.keyframe.imagelength)] = level.keyframe
+    pages = [by_size.get(tuple(size)) for size in level_dimensions]
+    if any(page is None or not _fast_page_ok(page) for page in pages):
+        return None
+    return pages
+
+
+def fast_path_supported(path: str | Path, level_dimensions: list[tuple[int, int]]) -> bool:
+    """Whether the tifffile fast path can read every level of a slide.
+
+    Parameters
+    ----------
+    path : str or Path
+        The slide file.
+    level_dimensions : list of (width, height)
+        OpenSlide's levels; each must be one TIFF page of the same size, 8-bit RGB
+        or YCbCr, tiled (or in strips of at most ``MAX_SEGMENT_PIXELS``), with a
+        compression in ``FAST_COMPRESSIONS``.
+
+    Returns
+    -------
+    bool
+        True when :class:`SlideReader` can use the ``tifffile`` backend.
+    """
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            return _level_pages(tiff, level_dimensions) is not None
+    except (tifffile.TiffFileError, OSError, ValueError):
+        return False
+
+
+def _choose_reader(path: str | Path, vendor: str, level_dimensions: list[tuple[int, int]]) -> str:
+    if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions):
+        return "tifffile"
+    return "openslide"
+
+
+class _TiffLevels:
+    """Pyramid levels of a TIFF-family slide, read by decoding its compressed tiles directly.
+
+    Tiles (or strips) are read with ``os.pread`` and decoded by tifffile's page
+    decoder (imagecodecs), so reads from many threads need no lock.
+    """
+
+    def __init__(self, path: str, level_dimensions: list[tuple[int, int]]) -> None:
+        self._tiff = tifffile.TiffFile(path)
+        try:
+            pages = _level_pages(self._tiff, level_dimensions)
+            if pages is None:
+                raise ValueError("its TIFF levels do not match the recorded levels or are not supported")
+            self._pages = pages
+            self._decoders = [page.decode for page in pages]
+            self._fd = os.open(path, os.O_RDONLY)
+        except Exception:
+            self._tiff.close()
+            raise
+
+    def _segment(self, level: int, index: int, cache: dict | None) -> np.ndarray | None:
+        key = (level, index)
+        if cache is not None and key in cache:
+            return cache[key]
+        page = self._pages[level]
+        count = page.databytecounts[index]
+        data = os.pread(self._fd, count, page.dataoffsets[index]) if count else None
+        segment, _, _ = self._decoders[level](
+            data, index, jpegtables=page.jpegtables, jpegheader=page.jpegheader
+        )
+        if segment is not None:
+            segment = segment[0]  # (depth, rows, columns, samples) -> (rows, columns, samples)
+            if page.compression == 33003:
+                segment = _ycbcr_to_rgb(segment)
+        if cache is not None:
+            cache[key] = segment
+        return segment
+
+    def read(self, level: int, x: int, y: int, width: int, height: int, cache: dict | None) -> np.ndarray:
+        page = self._pages[level]
+        out = np.full((height, width, 3), 255, np.uint8)
+        left, top = max(x, 0), max(y, 0)
+        right, bottom = min(x + width, page.imagewidth), min(y + height, page.imagelength)
+        if right <= left or bottom <= top:
+            return out
+        seg_rows, seg_cols = page.chunks[:2]
+        per_row = -(-page.imagewidth // seg_cols)
+        for seg_y in range(top // seg_rows, (bottom - 1) // seg_rows + 1):
+            for seg_x in range(left // seg_cols, (right - 1) // seg_cols + 1):
+                segment = self._segment(level, seg_y * per_row + seg_x, cache)
+                if segment is None:  # a tile the scanner never wrote: background
+                    continue
+                y0, x0 = seg_y * seg_rows, seg_x * seg_cols
+                r0, r1 = max(top, y0), min(bottom, y0 + segment.shape[0])
+                c0, c1 = max(left, x0), min(right, x0 + segment.shape[1])
+                out[r0 - y : r1 - y, c0 - x : c1 - x] = segment[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+        return out
+
+    def close(self) -> None:
+        os.close(self._fd)
+        self._tiff.close()
+
+
+class _OpenSlideLevels:
+    """Pyramid levels read with OpenSlide ``read_region``, one handle per thread."""
+
+    def __init__(self, info: SlideInfo) -> None:
+        self._info = info
+        self._local = threading.local()
+        self._handles: list[openslide.OpenSlide] = []
+        self._lock = threading.Lock()
+
+    def _slide(self) -> openslide.OpenSlide:
+        slide = getattr(self._local, "slide", None)
+        if slide is None:
+            slide = open_slide(self._info.path, self._info.slide_id)
+            self._local.slide = slide
+            with self._lock:
+                self._handles.append(slide)
+        return slide
+
+    def read(self, level: int, x: int, y: int, width: int, height: int, cache: dict | None) -> np.ndarray:
+        downsample = self._info.level_downsamples[level]
+        region = self._slide().read_region(
+            (round(x * downsample), round(y * downsample)), level, (width, height)
+        )
+        return to_rgb(region)
+
+    def close(self) -> None:
+        with self._lock:
+            for slide in self._handles:
+                slide.close()
+            self._handles.clear()
+        self._local = threading.local()
+
+
+class SlideReader:
+    """Read regions of one slide, safely from many threads, through one of two backends.
+
+    Parameters
+    ----------
+    info : SlideInfo
+        The slide and its resolution decision.
+    reader : str, optional
+        ``tifffile`` or ``openslide``; default ``info.reader`` (decided by
+        :func:`read_slide_info`).
+
+    Raises
+    ------
+    SlideError
+        When the backend cannot open the slide.
+    """
+
+    def __init__(self, info: SlideInfo, reader: str | None = None) -> None:
+        self.info = info
+        self.reader = reader or info.reader
+        if self.reader not in READERS:
+            raise ValueError(f"unknown reader {self.reader!r}; choose one of {READERS}")
+        try:
+            if self.reader == "tifffile":
+                self._levels: _TiffLevels | _OpenSlideLevels = _TiffLevels(info.path, info.level_dimensions)
+            else:
+                self._levels = _OpenSlideLevels(info)
+        except (tifffile.TiffFileError, OSError, ValueError) as err:
+            raise SlideError(
+                info.slide_id, info.path, f"the {self.reader} reader cannot open it: {err}"
+            ) from err
+
+    def __enter__(self) -> SlideReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read_level(
+        self, level: int, x: int, y: int, width: int, height: int, cache: dict | None = None
+    ) -> np.ndarray:
+        """Read a region of one pyramid level, given in that level's pixels.
+
+        Parameters
+        ----------
+        level : int
+            Pyramid level.
+        x, y : int
+            Top-left corner (column, row) in level pixels; may lie outside the slide.
+        width, height : int
+            Size in level pixels.
+        cache : dict, optional
+            Decoded tiles, shared by calls that read neighbouring regions so each
+            tile is decoded once (fast path only; the caller owns and drops it).
+
+        Returns
+        -------
+        numpy.ndarray
+            (height, width, 3) uint8 RGB; white outside the slide.
+
+        Raises
+        ------
+        SlideError
+            When the tile data cannot be read or decoded.
+        """
+        try:
+            return self._levels.read(level, x, y, width, height, cache)
+        except SlideError:
+            raise
+        except Exception as err:
+            raise SlideError(
+                self.info.slide_id,
+                self.info.path,
+                f"cannot read level {level} at x={x}, y={y} (level pixels) with {self.reader}: {err}",
+            ) from err
+
+    def read_resampled(
+        self,
+        level: int,
+        box: tuple[float, float, float, float],
+        height: int,
+        width: int,
+        cache: dict | None = None,
+    ) -> np.ndarray:
+        """Read the part ``box`` of a level and area-average it to ``height`` x ``width``.
+
+        Parameters
+        ----------
+        level : int
+            Pyramid level.
+        box : tuple of float
+            ``(left, top, right, bottom)`` in level pixels; fractions allowed.
+        height, width : int
+            Output size in pixels.
+        cache : dict, optional
+            See :meth:`read_level`.
+
+        Returns
+        -------
+        numpy.ndarray
+            (height, width, 3) uint8 RGB.
+        """
+        left, top, right, bottom = (round(v, 6) for v in box)  # drop float noise before floor/ceil
+        x0, y0 = math.floor(left), math.floor(top)
+        x1, y1 = max(x0 + 1, math.ceil(right)), max(y0 + 1, math.ceil(bottom))
+        region = self.read_level(level, x0, y0, x1 - x0, y1 - y0, cache)
+        return area_resample(region, (left - x0, top - y0, right - x0, bottom - y0), height, width)
+
+    def read_target(
+        self, row: int, col: int, height: int, width: int, cache: dict | None = None
+    ) -> np.ndarray:
+        """Read a region given in target-resolution pixels.
+
+        Parameters
+        ----------
+        row, col : int
+            Top-left corner in target pixels.
+        height, width : int
+            Size in target pixels.
+        cache : dict, optional
+            See :meth:`read_level`.
+
+        Returns
+        -------
+        numpy.ndarray
+            (height, width, 3) uint8 RGB: the chosen level's pixels covering the
+            region, area-averaged when the level is finer than the target.
+        """
+        s = self.info.scale
+        box = (col * s, row * s, (col + width) * s, (row + height) * s)
+        return self.read_resampled(self.info.level, box, height, width, cache)
+
+    def read_overview(self, mpp: float) -> np.ndarray:
+        """Return the whole slide at about ``mpp`` microns per pixel (for masks and thumbnails).
+
+        Reads the coarsest level that is at least as fine as ``mpp`` in pieces of
+        at most ``OVERVIEW_BLOCK`` level pixels a side and area-averages each
+        piece, so a single-level gigapixel slide never sits in memory whole.
+
+        Parameters
+        ----------
+        mpp : float
+            Wanted microns per pixel.
+
+        Returns
+        -------
+        numpy.ndarray
+            (row, column, 3) uint8 image of the whole slide.
+        """
+        info = self.info
+        wanted = mpp / info.mpp_x
+        level = max((i for i, d in enumerate(info.level_downsamples) if d <= wanted * 1.001), default=0)
+        level_width, level_height = info.level_dimensions[level]
+        out_width = max(1, round(info.width * info.mpp_x / mpp))
+        out_height = max(1, round(info.height * info.mpp_y / mpp))
+        fx, fy = level_width / out_width, level_height / out_height
+        step = max(1, int(OVERVIEW_BLOCK / max(fx, fy)))  # output pixels per piece side
+        out = np.empty((out_height, out_width, 3), np.uint8)
+        for r0 in range(0, out_height, step):
+            r1 = min(out_height, r0 + step)
+            for c0 in range(0, out_width, step):
+                c1 = min(out_width, c0 + step)
+                box = (c0 * fx, r0 * fy, c1 * fx, r1 * fy)
+                out[r0:r1, c0:c1] = self.read_resampled(level, box, r1 - r0, c1 - c0)
+        return out
+
+    def close(self) -> None:
+        """Release the file handles."""
+        self._levels.close()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy import ndimage
-from skimage import color, filters, morphology
+from skimage import filters, morphology
 
 from .slide import SlideInfo
 
@@ -45,10 +45,9 @@ def tissue_mask(
     numpy.ndarray
         (row, column) bool mask.
     """
-    hsv = color.rgb2hsv(rgb)
-    saturation, value = hsv[..., 1], hsv[..., 2]
+    saturation, value = saturation_value(rgb)
     threshold = min_saturation
-    if np.ptp(saturation) > 0:
+    if saturation.max() > saturation.min():
         threshold = max(filters.threshold_otsu(saturation), min_saturation)
     mask = (saturation > threshold) & (value < max_brightness)
     radius = max(1, round(closing_um / mpp))
@@ -56,6 +55,26 @@ def tissue_mask(
     mask = ndimage.binary_fill_holes(mask)
     min_pixels = max(1, round(min_object_um2 / mpp**2))
     return morphology.remove_small_objects(mask, max_size=min_pixels)
+
+
+def saturation_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HSV saturation and value (0-1, float32) of a uint8 RGB image, as ``skimage.color.rgb2hsv`` gives them.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (row, column, 3) uint8 image.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (row, column) saturation and value.
+    """
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high = np.maximum(np.maximum(red, green), blue)
+    low = np.minimum(np.minimum(red, green), blue)
+    saturation = (high - low) / np.maximum(high, 1).astype(np.float32)  # 0 where black
+    return saturation, high * np.float32(1 / 255)
 
 
 def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float) -> pd.DataFrame:
@@ -102,7 +121,24 @@ def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float
     return grid
 
 
+#: Luminance weights of skimage's ``rgb2gray``, scaled for uint8 input.
+_GREY = np.array([0.2125, 0.7154, 0.0721], np.float32) / 255
+
+
 def sharpness(rgb: np.ndarray) -> float:
-    """Variance of the Laplacian of a tile's grey levels: low values mean blur."""
-    grey = color.rgb2gray(rgb)
-    return float(filters.laplace(grey).var() * 1e4)
+    """Variance of the Laplacian of a tile's grey levels (x 1e4): low values mean blur.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (row, column, 3) uint8 tile.
+
+    Returns
+    -------
+    float
+        Variance of the 4-neighbour Laplacian of ``skimage.color.rgb2gray(rgb)``
+        over the tile's interior pixels, times 1e4 (float32 arithmetic).
+    """
+    grey = rgb.astype(np.float32) @ _GREY
+    laplace = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    return float(laplace.var() * 1e4)

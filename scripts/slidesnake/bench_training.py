@@ -1,0 +1,103 @@
+"""Benchmark: training throughput through the real Zarr input pipeline against in-memory tensors.
+
+Run as ``python -m slidesnake.bench_training [--work .bench]`` (``make bench`` does). It tiles a
+generated demo slide at 224 px into a Zarr store, then trains the same model (MobileNetV2,
+alpha 0.35, 224 px, random weights) on the same tiles, alternately (a) from in-memory tensors and
+(b) through :func:`slidesnake.model.tile_dataset` with the workflow's shuffling and augmentation,
+and prints the ratio of the images per second. Its last line is read by other tools::
+
+    bench training: pipeline_vs_memory=<(b)/(a)> pipeline_img_s=<(b)>
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TILE = 224
+IMAGES_PER_EPOCH = 256
+BATCH = 32
+SETTINGS = {"backbone": "mobilenet_v2", "alpha": 0.35, "input_size": TILE, "weights": None}
+AUGMENT = {"flips": True, "rotations": True, "color_jitter": 0.05}
+
+
+def bench_store(work: Path) -> Path:
+    """A Zarr tile store of one generated demo slide (20x), made once and cached in ``work``."""
+    from .demo import write_demo_slide
+    from .slide import SlideReader, read_slide_info
+    from .tiling import write_tile_store
+    from .tissue import tile_grid, tissue_mask
+
+    store = work / "bench-B01-224.zarr"
+    if store.exists():
+        return store
+    work.mkdir(parents=True, exist_ok=True)
+    slide = work / "bench-B01.svs"
+    write_demo_slide(slide, work / "bench-B01.geojson", "B01", "site_b")
+    info = read_slide_info(slide, "B01")
+    reader = SlideReader(info)
+    grid = tile_grid(info, TILE, tissue_mask(reader.read_overview(4.0), 4.0), 4.0)
+    write_tile_store(info, grid[grid["tissue_fraction"] >= 0.5], TILE, store, threads=2)
+    return store
+
+
+def _epoch_rates(model, data, epochs: int) -> list[float]:
+    """Images per second of each epoch after the first (which builds and warms up)."""
+    rates = []
+    for epoch in range(epochs + 1):
+        start = time.perf_counter()
+        model.fit(data, epochs=1, verbose=0, shuffle=False)
+        if epoch:
+            rates.append(IMAGES_PER_EPOCH / (time.perf_counter() - start))
+    return rates
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure and print the training-pipeline figure."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--work", type=Path, default=Path(".bench"), help="cache folder (git-ignored)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of both measurements")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per round")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    from .model import build_model, set_determinism, tile_dataset
+    from .tiling import open_image, read_tile_index, read_tiles
+
+    store = bench_store(args.work)
+    index = read_tile_index(store)
+    entries = pd.concat([index] * (IMAGES_PER_EPOCH // len(index) + 1), ignore_index=True)
+    entries = entries.iloc[:IMAGES_PER_EPOCH].assign(store=0)
+    labels = (entries["row"].to_numpy() % 2).astype(np.int32)
+    pixels = read_tiles(open_image(store), entries, TILE).astype(np.float32)
+    in_memory = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(BATCH).prefetch(tf.data.AUTOTUNE)
+    pipeline = tile_dataset([str(store)], entries, TILE, BATCH, labels, shuffle_seed=0, augment=AUGMENT)
+    set_determinism(0)
+    model = build_model(SETTINGS, TILE, ["a", "b"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    memory_rates, pipeline_rates = [], []
+    for _ in range(args.rounds):
+        memory_rates += _epoch_rates(model, in_memory, args.epochs)
+        pipeline_rates += _epoch_rates(model, pipeline, args.epochs)
+    memory = statistics.median(memory_rates)
+    streamed = statistics.median(pipeline_rates)
+    print(f"tiles in store: {len(index)}, images per epoch: {IMAGES_PER_EPOCH}, batch {BATCH}, {SETTINGS}")
+    print(
+        f"(a) in-memory tensors:  {memory:7.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in memory_rates)})"
+    )
+    print(
+        f"(b) Zarr input pipeline: {streamed:6.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in pipeline_rates)})"
+    )
+    print(f"bench training: pipeline_vs_memory={streamed / memory:.3f} pipeline_img_s={streamed:.1f}")
+
+
+if __name__ == "__main__":
+    main()
