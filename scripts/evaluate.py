@@ -1,7 +1,7 @@
 """Rule evaluate: metrics and figures of one dataset."""
 
-from slidesnake.snake import run
 from slidesnake.evaluation import evaluate_dataset
+from slidesnake.snake import run
 
 slides = snakemake.params.slides
 inputs = {"patches_tsv": snakemake.input.get("patches")}

@@ -1,7 +1,7 @@
 """Rule label_tiles: a label per tile from annotations or the slide label."""
 
-from slidesnake.snake import run
 from slidesnake.labelling import label_slide
+from slidesnake.snake import run
 
 run(
     snakemake,

@@ -1,7 +1,7 @@
 """Rule split_slides: patient-grouped train/val/test splits of a slide dataset, with the leakage check."""
 
-from slidesnake.snake import run
 from slidesnake.labelling import split_slides
+from slidesnake.snake import run
 
 run(
     snakemake,

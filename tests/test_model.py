@@ -14,7 +14,6 @@ from slidesnake.model import (
 from slidesnake.slide import read_slide_info
 from slidesnake.tiling import open_image, read_tiles, write_tile_store
 
-
 SMALL = {"backbone": "small_cnn", "input_size": 32, "weights": None}
 
 

@@ -90,12 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     memory = statistics.median(memory_rates)
     streamed = statistics.median(pipeline_rates)
     print(f"tiles in store: {len(index)}, images per epoch: {IMAGES_PER_EPOCH}, batch {BATCH}, {SETTINGS}")
-    print(
-        f"(a) in-memory tensors:  {memory:7.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in memory_rates)})"
-    )
-    print(
-        f"(b) Zarr input pipeline: {streamed:6.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in pipeline_rates)})"
-    )
+    for name, rate, rates in (
+        ("(a) in-memory tensors", memory, memory_rates),
+        ("(b) Zarr input pipeline", streamed, pipeline_rates),
+    ):
+        print(f"{name:24s} {rate:7.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in rates)})")
     print(f"bench training: pipeline_vs_memory={streamed / memory:.3f} pipeline_img_s={streamed:.1f}")
 
 

@@ -187,8 +187,9 @@ def _name_part(path: Path, pattern: str, group: str, dataset: str) -> str:
     """The part of a file name that ``pattern`` captures: its named ``group``, else its first group."""
     match = re.search(pattern, path.name)
     if match is None:
+        setting = f"patches: {group}_pattern"
         raise PatchError(
-            f"dataset {dataset!r}: config 'patches: {group}_pattern' {pattern!r} does not match file {path.name!r}"
+            f"dataset {dataset!r}: config '{setting}' {pattern!r} does not match file {path.name!r}"
         )
     if group in match.re.groupindex:
         return match.group(group)
