@@ -128,6 +128,17 @@ def test_probability_maps_follow_the_tumor(study_run):
         assert heatmap.size[0] > 400
 
 
+def test_provenance_records_versions_config_and_sheet(study_run, small_study):
+    import hashlib
+
+    provenance = json.loads((study_run / "results" / "provenance.json").read_text())
+    assert provenance["packages"]["snakemake"].startswith("9.")
+    assert {"tensorflow", "tensorflow-cpu"} & set(provenance["packages"]) and "zarr" in provenance["packages"]
+    assert provenance["sheet"]["sha256"] == hashlib.sha256((small_study / "slides.tsv").read_bytes()).hexdigest()
+    assert provenance["config"]["tiling"]["tile_size"] == 64
+    assert len(provenance["workflow"]["commit"] or "") in (0, 40)
+
+
 def test_rerun_has_nothing_to_do(study_run):
     done = snakemake(study_run, "-n", "--cores", "1")
     assert done.returncode == 0

@@ -282,12 +282,13 @@ def write_tile_store(
 
         def tile_block(rows: np.ndarray, cols: np.ndarray) -> dict[tuple[int, int], float]:
             cache: dict = {}  # the block's decoded source tiles, shared by its target tiles
-            scores = {}
-            for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-                rgb = reader.read_target(row * tile_size, col * tile_size, tile_size, tile_size, cache)
-                writer.write(row, col, rgb)
-                scores[(row, col)] = sharpness(rgb)
-            return scores
+            block = np.empty((len(rows), tile_size, tile_size, 3), np.uint8)
+            for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+                block[i] = reader.read_target(row * tile_size, col * tile_size, tile_size, tile_size, cache)
+                writer.write(row, col, block[i])
+            return dict(
+                zip(zip(rows.tolist(), cols.tolist(), strict=True), sharpness(block).tolist(), strict=True)
+            )
 
         tasks = [dask.delayed(tile_block, pure=False)(rows, cols) for rows, cols in blocks]
         scores: dict[tuple[int, int], float] = {}

@@ -44,3 +44,24 @@ rule evaluate:
         "../../envs/slidesnake.yaml"
     script:
         "../../scripts/evaluate.py"
+
+
+rule provenance:
+    input:
+        sheet=[config["slides"]] if config.get("slides") else [],
+    output:
+        report("results/provenance.json", caption="../report/provenance.rst", category="Provenance"),
+    params:
+        config=config,
+        workflow_dir=workflow.basedir,
+    log:
+        "results/logs/provenance.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    localrule: True
+    conda:
+        "../../envs/slidesnake.yaml"
+    script:
+        "../../scripts/provenance.py"

@@ -1,0 +1,250 @@
+"""Tiling benchmark on a large real-tissue slide: ``make bench`` (or ``python -m slidesnake.bench``).
+
+It builds (once, cached in ``.bench/``) a 40000 x 32000 px Aperio SVS at
+0.25 um/px from real H&E tissue with ``../shared/tools/make_bench_slide.py``,
+then times, on the same cores:
+
+(a) decoding every level-0 JPEG tile with imagecodecs (the speed limit of any reader);
+(b) slidesnake tissue detection and tiling to a 0.5 um/px Zarr store with the
+    workflow's default config (``config/config.yaml``: tile size, tissue
+    selection, compressor), in a child process that also reports its peak RSS;
+(c) a baseline doing the same job the way most tools do: OpenSlide
+    ``read_region`` per kept tile at level 0, area downsample, write through
+    the Zarr API to a store with the same chunks and compressor.
+
+The last line has a fixed form that other tools parse::
+
+    bench tiling: tiling_vs_decode=<(b)/(a)> baseline_vs_tiling=<(c)/(b)> rss_gb=<peak RSS of (b)>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKE_SLIDE = ROOT.parent / "shared" / "tools" / "make_bench_slide.py"
+SLIDE_SIZE = (40000, 32000)  # width, height in level-0 pixels
+SLIDE_MPP = 0.25
+
+
+def ensure_slide(folder: Path) -> Path:
+    """Return the cached bench slide in ``folder``, building it first if it is missing.
+
+    Parameters
+    ----------
+    folder : Path
+        Cache folder (git-ignored); building needs about 4 GB of scratch space there.
+
+    Returns
+    -------
+    Path
+        The SVS file.
+    """
+    width, height = SLIDE_SIZE
+    slide = folder / f"bench-{width}x{height}.svs"
+    if not slide.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"building {slide} (a few minutes, once) ...", flush=True)
+        command = [
+            sys.executable,
+            str(MAKE_SLIDE),
+            str(slide),
+            "--width",
+            str(width),
+            "--height",
+            str(height),
+        ]
+        subprocess.run([*command, "--mpp", str(SLIDE_MPP)], check=True)
+    return slide
+
+
+def decode_all_tiles(slide: Path, threads: int) -> tuple[float, int, int]:
+    """(a): decode every level-0 tile of a TIFF slide with imagecodecs, in ``threads`` threads.
+
+    Returns
+    -------
+    tuple of (float, int, int)
+        Seconds, number of tiles, decoded level-0 megapixels.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(slide) as tiff:
+        page = tiff.pages[0]
+        decode, tables = page.decode, page.jpegtables
+        handle = os.open(slide, os.O_RDONLY)
+        try:
+
+            def one(index: int) -> int:
+                data = os.pread(handle, page.databytecounts[index], page.dataoffsets[index])
+                tile, _, _ = decode(data, index, jpegtables=tables)
+                return tile.size
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(threads) as pool:
+                values = sum(pool.map(one, range(len(page.dataoffsets)), chunksize=64))
+            seconds = time.perf_counter() - start
+        finally:
+            os.close(handle)
+    return seconds, len(page.dataoffsets), values // 3 // 1_000_000
+
+
+def _default_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def _store_mb(store: Path) -> float:
+    return sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 1e6
+
+
+def child_tiling(slide: Path, work: Path, threads: int) -> dict:
+    """(b): the workflow's stages with the default config; returns timings and this process's peak RSS."""
+    from .stages import detect_tissue, slide_info, tile_slide
+
+    config = _default_config()
+    info_json, grid_tsv = str(work / "info.json"), str(work / "tile_grid.tsv")
+    slide_info(str(slide), "bench", info_json, config["resolution"])
+    start = time.perf_counter()
+    detect_tissue(
+        info_json,
+        config["tissue"],
+        config["tiling"]["tile_size"],
+        str(work / "thumbnail.png"),
+        str(work / "tissue_mask.png"),
+        grid_tsv,
+        str(work / "tissue_qc.json"),
+    )
+    tissue_done = time.perf_counter()
+    store = work / "bench.zarr"
+    tile_slide(info_json, grid_tsv, config["tiling"], str(store), str(work / "tiling_qc.json"), threads)
+    done = time.perf_counter()
+    qc = json.loads((work / "tiling_qc.json").read_text())
+    return {
+        "seconds": done - start,
+        "tissue_seconds": tissue_done - start,
+        "tiling_seconds": done - tissue_done,
+        "tiles": qc["tiles_written"],
+        "store_mb": _store_mb(store),
+        "compressor": config["tiling"]["compressor"],
+        "tile_size": config["tiling"]["tile_size"],
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+    }
+
+
+def child_baseline(slide: Path, work: Path, threads: int) -> dict:
+    """(c): OpenSlide ``read_region`` per kept tile at level 0, downsample, write through the Zarr API."""
+    import openslide
+    import pandas as pd
+    import zarr
+
+    from .io import read_json
+    from .slide import area_resample
+    from .tiling import make_compressor
+
+    config = _default_config()
+    tile = config["tiling"]["tile_size"]
+    info = read_json(work / "info.json")
+    grid = pd.read_csv(work / "tile_grid.tsv", sep="\t")
+    kept = grid[grid["keep"]]
+    codec = make_compressor(config["tiling"]["compressor"])
+    local = threading.local()
+    start = time.perf_counter()
+    array = zarr.create_array(
+        work / "baseline.zarr",
+        shape=(info["target_height"], info["target_width"], 3),
+        chunks=(tile, tile, 3),
+        dtype="uint8",
+        fill_value=255,
+        serializer=codec.serializer,
+        compressors=codec.compressors,
+    )
+    level0 = round(tile * info["level0_per_target"])
+
+    def one(y: int, x: int, x0: int, y0: int) -> None:
+        if not hasattr(local, "slide"):
+            local.slide = openslide.OpenSlide(str(slide))
+        region = np.asarray(local.slide.read_region((x0, y0), 0, (level0, level0)).convert("RGB"))
+        array[y : y + tile, x : x + tile] = area_resample(region, (0, 0, level0, level0), tile, tile)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, kept["y"], kept["x"], kept["x0"], kept["y0"]))
+    return {"seconds": time.perf_counter() - start, "tiles": len(kept)}
+
+
+def _run_child(mode: str, slide: Path, work: Path, threads: int) -> dict:
+    os.sync()  # no writeback of an earlier phase's output during this one
+    command = [sys.executable, "-m", "slidesnake.bench", "--child", mode, "--slide", str(slide)]
+    command += ["--work", str(work), "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench child {mode} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _warm_page_cache(slide: Path) -> None:
+    with open(slide, "rb") as handle:
+        while handle.read(1 << 24):
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: build the slide if needed, run (a), (b), (c) and print the figures.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+    """
+    parser = argparse.ArgumentParser(prog="python -m slidesnake.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / ".bench", help="cache and work folder")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--child", choices=["tiling", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--slide", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run = child_tiling if args.child == "tiling" else child_baseline
+        print(json.dumps(run(args.slide, args.work, args.threads)))
+        return
+
+    slide = ensure_slide(args.out)
+    work = args.out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    _warm_page_cache(slide)
+    os.sync()
+    threads = args.threads
+    width, height = SLIDE_SIZE
+    print(f"bench slide {slide} ({width}x{height} at {SLIDE_MPP} um/px), {threads} threads")
+    a_seconds, tiles, megapixels = decode_all_tiles(slide, threads)
+    print(f"(a) decode all {tiles} level-0 JPEG tiles: {a_seconds:.2f} s ({megapixels / a_seconds:.0f} MP/s)")
+    b = _run_child("tiling", slide, work, threads)
+    print(
+        f"(b) slidesnake tissue + tiling to 0.5 um/px Zarr: {b['seconds']:.2f} s "
+        f"(tissue {b['tissue_seconds']:.2f} s, tiling {b['tiling_seconds']:.2f} s; {b['tiles']} tiles of "
+        f"{b['tile_size']} px, {b['compressor']}, {b['store_mb']:.0f} MB), peak RSS {b['peak_rss_gb']:.2f} GB"
+    )
+    c = _run_child("baseline", slide, work, threads)
+    print(f"(c) baseline, OpenSlide read_region per tile -> Zarr: {c['seconds']:.2f} s ({c['tiles']} tiles)")
+    shutil.rmtree(work, ignore_errors=True)
+    b_vs_a, c_vs_b = b["seconds"] / a_seconds, c["seconds"] / b["seconds"]
+    print(f"(b)/(a) = {b_vs_a:.2f} (target <= 2.0); (c)/(b) = {c_vs_b:.2f} (target >= 3); RSS target < 2 GB")
+    rss = b["peak_rss_gb"]
+    print(f"bench tiling: tiling_vs_decode={b_vs_a:.2f} baseline_vs_tiling={c_vs_b:.2f} rss_gb={rss:.2f}")
+
+
+if __name__ == "__main__":
+    main()
