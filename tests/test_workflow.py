@@ -105,7 +105,11 @@ def test_each_dataset_has_its_model_and_metrics(study_run):
         assert list(metrics["split"]) == ["train", "val", "test"]
         # the demo's tumor texture is easy: even a few epochs separate it on held-out patients
         assert metrics.set_index("split").at["test", "auc"] > 0.8
-        for figure in ("confusion", "roc", "training_curves"):
+        embedding = pd.read_csv(study_run / "results" / "reports" / dataset / "tsne.tsv", sep="\t")
+        assert {"train", "val", "test"} == set(embedding["split"]) and embedding[
+            ["tsne_1", "tsne_2"]
+        ].notna().all().all()
+        for figure in ("confusion", "roc", "training_curves", "tsne"):
             assert Image.open(study_run / "results" / "reports" / dataset / f"{figure}.png").size[0] > 200
 
 
@@ -134,7 +138,9 @@ def test_provenance_records_versions_config_and_sheet(study_run, small_study):
     provenance = json.loads((study_run / "results" / "provenance.json").read_text())
     assert provenance["packages"]["snakemake"].startswith("9.")
     assert {"tensorflow", "tensorflow-cpu"} & set(provenance["packages"]) and "zarr" in provenance["packages"]
-    assert provenance["sheet"]["sha256"] == hashlib.sha256((small_study / "slides.tsv").read_bytes()).hexdigest()
+    assert (
+        provenance["sheet"]["sha256"] == hashlib.sha256((small_study / "slides.tsv").read_bytes()).hexdigest()
+    )
     assert provenance["config"]["tiling"]["tile_size"] == 64
     assert len(provenance["workflow"]["commit"] or "") in (0, 40)
 
@@ -196,6 +202,7 @@ def test_radiograph_example_config_trains_and_keeps_the_duplicate_pair_together(
     assert metrics.at["val", "n"] == 10
     assert metrics.at["val", "accuracy"] >= 0.9
     assert (results / "models" / "xray" / "model.keras").is_file()
+    assert len(pd.read_csv(results / "reports" / "xray" / "tsne.tsv", sep="\t")) == 77
 
 
 def test_a_class_with_one_patient_fails_with_a_clear_message(tmp_path):

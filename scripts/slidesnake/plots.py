@@ -111,3 +111,25 @@ def training_curves_figure(history: pd.DataFrame, title: str, path: str) -> None
         ax.legend()
     fig.suptitle(title)
     _save(fig, path)
+
+
+def embedding_figure(table: pd.DataFrame, title: str, path: str) -> None:
+    """Scatter of a 2-D embedding (``tsne_1``, ``tsne_2``): colour by ``label``, marker by ``split``."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    markers = {"train": "o", "val": "s", "test": "^"}
+    colours = dict(zip(sorted(table["label"].unique()), plt.cm.tab10.colors, strict=False))
+    for (label, split), part in table.groupby(["label", "split"]):
+        ax.scatter(
+            part["tsne_1"],
+            part["tsne_2"],
+            s=12,
+            alpha=0.7,
+            c=[colours[label]],
+            marker=markers.get(split, "o"),
+            label=f"{label} ({split})",
+        )
+    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    _save(fig, path)

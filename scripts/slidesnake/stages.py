@@ -15,7 +15,7 @@ from PIL import Image
 
 from .io import atomic_path, read_json, read_table, write_json, write_table
 from .slide import SlideInfo, SlideReader, read_slide_info
-from .tiling import read_tile_index, store_attrs, write_tile_store
+from .tiling import JPEG_QUALITY, write_tile_store
 from .tissue import tile_grid, tissue_mask
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def slide_info(
         config_mpp=resolution.get("mpp_override"),
     )
     log.info(
-        "%s: %s, %d levels, %.4f um/px (%s); reading level %d at scale %.3f",
+        "%s: %s, %d levels, %.4f um/px (%s); reading level %d at scale %.3f with %s",
         slide_id,
         info.vendor,
         len(info.level_dimensions),
@@ -42,6 +42,7 @@ def slide_info(
         info.mpp_source,
         info.level,
         info.scale,
+        info.reader,
     )
     write_json(info.to_dict(), info_json)
     return info
@@ -59,9 +60,8 @@ def detect_tissue(
     """Rule ``tissue``: low-resolution tissue mask, tile grid with tissue fractions, QC numbers."""
     info = SlideInfo.from_dict(read_json(info_json))
     mpp = tissue["mask_mpp"]
-    reader = SlideReader(info)
-    overview = reader.read_overview(mpp)
-    reader.close()
+    with SlideReader(info) as reader:
+        overview = reader.read_overview(mpp)
     mask = tissue_mask(
         overview,
         mpp,
@@ -91,16 +91,27 @@ def detect_tissue(
 def tile_slide(
     info_json: str, grid_tsv: str, tiling: dict, store: str, qc_json: str, threads: int = 1
 ) -> None:
-    """Rule ``tile``: decode the kept tiles into the slide's Zarr store."""
+    """Rule ``tile``: decode the kept tiles into the slide's Zarr store; QC: tiles, blur score, size."""
     info = SlideInfo.from_dict(read_json(info_json))
     grid = read_table(grid_tsv)
     kept = grid[grid["keep"]]
-    index = write_tile_store(info, kept, tiling["tile_size"], store, tiling["compressor"], threads)
+    index = write_tile_store(
+        info,
+        kept,
+        tiling["tile_size"],
+        store,
+        tiling["compressor"],
+        threads,
+        tiling.get("jpeg_quality", JPEG_QUALITY),
+    )
+    store_bytes = sum(p.stat().st_size for p in Path(store).rglob("*") if p.is_file())
     write_json(
         {
             "slide_id": info.slide_id,
             "tiles_written": len(index),
             "blur_score": None if index.empty else round(float(index["sharpness"].median()), 3),
+            "compressor": tiling["compressor"],
+            "store_mb": round(store_bytes / 1e6, 3),
         },
         qc_json,
     )
@@ -110,7 +121,7 @@ def audit_table(info_jsons: list[str], tissue_jsons: list[str], tile_jsons: list
     """Rule ``audit``: one row per slide with metadata, the resolution decision and QC numbers."""
     rows = []
     for info_path, tissue_path, tile_path in zip(info_jsons, tissue_jsons, tile_jsons, strict=True):
-        info = read_json(info_path)
+        info = SlideInfo.from_dict(read_json(info_path)).to_dict()
         row = {
             key: info[key]
             for key in (
@@ -128,8 +139,10 @@ def audit_table(info_jsons: list[str], tissue_jsons: list[str], tile_jsons: list
                 "level_mpp",
                 "scale",
                 "tile_mpp",
+                "level0_per_target",
                 "target_width",
                 "target_height",
+                "reader",
                 "sha256",
             )
         }

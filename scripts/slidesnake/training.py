@@ -110,16 +110,8 @@ def train_dataset(
     val = None
     if len(val_entries):
         val = _input_pipeline(val_entries, store_paths, size, batch, labels=val_entries["target"].to_numpy())
-    model = build_model(model_cfg["backbone"], model_cfg["input_size"], size, classes, model_cfg["weights"])
-    history = train_model(
-        model,
-        train,
-        val,
-        model_cfg["epochs"],
-        model_cfg["learning_rate"],
-        class_weight,
-        model_cfg.get("patience", 5),
-    )
+    model = build_model(model_cfg, size, classes)
+    history = train_model(model, train, val, model_cfg, class_weight)
     with atomic_path(model_path) as tmp:
         model.save(tmp.with_suffix(".keras"))
         tmp.with_suffix(".keras").rename(tmp)
@@ -218,3 +210,48 @@ def predict_patches(
         _probabilities(model_path, items, None, size, classes)
     )
     write_table(table, out_tsv)
+
+
+def embed_dataset(
+    dataset: str,
+    split_tsv: str,
+    classes: list[str],
+    size: int,
+    model_path: str,
+    tsne_png: str,
+    embedding_tsv: str,
+    label_tsvs: dict[str, str] | None = None,
+    stores: dict[str, str] | None = None,
+    max_items: int = 2000,
+    seed: int = 0,
+    threads: int = 1,
+) -> None:
+    """Rule ``tsne``: a t-SNE map of the model's features of labelled tiles (or images), by class and split.
+
+    At most ``max_items`` entries are drawn (seeded, spread over splits and classes).
+    """
+    import keras
+    from sklearn.manifold import TSNE
+
+    from .model import predict_probabilities
+    from .plots import embedding_figure
+
+    _set_threads(threads)
+    split_table = read_table(split_tsv, keep_default_na=False)
+    store_paths = None
+    if stores is not None:
+        store_paths, entries = slide_entries(split_table, label_tsvs, stores, classes)
+    else:
+        entries = split_table[split_table["label"].isin(classes)]
+    if len(entries) > max_items:
+        entries = entries.sample(max_items, random_state=seed)
+    entries = entries.reset_index(drop=True)
+    model = keras.models.load_model(model_path)
+    extractor = keras.Model(model.inputs, model.get_layer("features").output)
+    features = predict_probabilities(extractor, _input_pipeline(entries, store_paths, size, 64))
+    perplexity = float(min(30, max(2, (len(entries) - 1) / 3)))
+    points = TSNE(perplexity=perplexity, random_state=seed, init="pca").fit_transform(features)
+    columns = [c for c in ("slide_id", "item", "row", "col", "split", "label") if c in entries]
+    table = entries[columns].assign(tsne_1=points[:, 0].round(3), tsne_2=points[:, 1].round(3))
+    write_table(table, embedding_tsv)
+    embedding_figure(table, f"{dataset}: t-SNE of model features", tsne_png)

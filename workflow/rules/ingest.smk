@@ -1,4 +1,6 @@
 # Stages 1-3: slide metadata and resolution policy, tissue detection, tiling into Zarr.
+# A slide that cannot be read fails its own jobs with the slide id and file in the log;
+# with --keep-going (profiles/local) the other slides go on.
 
 
 rule slide_info:
@@ -61,7 +63,7 @@ rule tile:
         "results/benchmarks/tile/{slide}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=2000,  # bounded: a few decoded blocks per thread, never the slide
         runtime=120,
     conda:
         "../../envs/slidesnake.yaml"

@@ -82,3 +82,32 @@ rule predict_patches:
         model_env
     script:
         "../../scripts/predict_patches.py"
+
+
+rule tsne:
+    input:
+        unpack(train_inputs),
+        model="results/models/{dataset}/model.keras",
+    output:
+        tsne=report(
+            "results/reports/{dataset}/tsne.png",
+            caption="../report/tsne.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+        embedding="results/reports/{dataset}/tsne.tsv",
+    params:
+        slides=lambda wildcards: slides_of(wildcards.dataset),
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        size=lambda wildcards: input_pixels(wildcards.dataset),
+        seed=config["splits"]["seed"],
+    log:
+        "results/logs/tsne/{dataset}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        model_env
+    script:
+        "../../scripts/tsne.py"
