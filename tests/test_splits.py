@@ -192,3 +192,29 @@ def test_class_balance_of_a_real_split_adds_up():
     balance = class_balance(table).set_index("split")
     assert balance.to_numpy().sum() == len(items)
     assert balance.loc["test", "tumor"] == ((table["split"] == "test") & (table["label"] == "tumor")).sum()
+
+
+def test_items_sharing_content_outside_the_hash_are_merged_and_checked():
+    from slidesnake.splits import identical_sets
+
+    items = pd.DataFrame(
+        {
+            "item": [f"S{k}" for k in range(12)],
+            "patient_id": [f"P{k}" for k in range(12)],
+            "label": ["a", "b"] * 6,
+        }
+    )
+    shared_tile = [["S0", "S7"]]  # e.g. a slide and a re-saved copy: different files, same tiles
+    assert identical_sets(items, shared_tile) == [["S0", "S7"]]
+    for seed in range(5):
+        table = make_splits(items, {"train": 0.5, "val": 0.25, "test": 0.25}, seed=seed, identical=shared_tile)
+        pair = table[table["item"].isin(["S0", "S7"])]
+        assert pair["split"].nunique() == 1 and pair["group"].nunique() == 1
+        assert leakage_report(table, shared_tile)["ok"]
+    table = make_splits(items, {"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
+    split_of = dict(zip(table["item"], table["split"], strict=True))
+    other = next(s for s in table["item"] if split_of[s] != split_of["S0"])
+    report = leakage_report(table, [["S0", other]])
+    assert not report["ok"] and report["duplicates_on_several_sides"] == [sorted(["S0", other])]
+    with pytest.raises(SplitError, match="identical content"):
+        make_splits(items, {"train": 0.5, "val": 0.25, "test": 0.25}, duplicates="error", identical=shared_tile)

@@ -69,7 +69,7 @@ def split_slides(
     """
     from .splits import make_splits
 
-    rows, tile_labels = [], []
+    rows, tile_labels, tile_hashes = [], [], []
     for path in label_tsvs:
         tiles = read_table(path, keep_default_na=False)
         slide_id = str(tiles["slide_id"].iloc[0]) if len(tiles) else Path(path).name.split(".")[0]
@@ -82,6 +82,8 @@ def split_slides(
             label = "(no tiles)"
         rows.append({"item": slide_id, "label": label, "tiles": len(labelled)})
         tile_labels.append(pd.DataFrame({"item": slide_id, "label": labelled["label"].to_numpy()}))
+        if "content_hash" in tiles:
+            tile_hashes.append(pd.DataFrame({"item": slide_id, "hash": tiles["content_hash"].to_numpy()}))
     items = pd.DataFrame(rows)
     items["patient_id"] = items["item"].map(patients)
     checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
@@ -142,12 +144,18 @@ def split_patches(
 
 
 def _write_splits(
-    dataset: str, table: pd.DataFrame, units: pd.DataFrame, out_tsv: str, leakage_json: str, balance_tsv: str
+    dataset: str,
+    table: pd.DataFrame,
+    units: pd.DataFrame,
+    out_tsv: str,
+    leakage_json: str,
+    balance_tsv: str,
+    identical: list[list[str]] | None = None,
 ) -> None:
     """Check a split table for leakage; write it, the leakage report and the class balance of ``units``."""
     from .splits import SplitError, class_balance, leakage_report
 
-    report = leakage_report(table)
+    report = leakage_report(table, identical)
     report["dataset"] = dataset
     if not report["ok"]:
         raise SplitError(

@@ -20,7 +20,31 @@ class SplitError(ValueError):
     """A dataset that cannot be split as the config asks."""
 
 
-def leakage_groups(items: pd.DataFrame, duplicates: str = "merge") -> pd.Series:
+def identical_sets(items: pd.DataFrame, identical: list[list[str]] | None = None) -> list[list[str]]:
+    """Sets of items with identical content: equal ``content_hash``, plus the given sets.
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        Columns ``item`` and optionally ``content_hash``.
+    identical : list of list of str, optional
+        Further sets of items known to share content (e.g. slides sharing a tile).
+
+    Returns
+    -------
+    list of list of str
+        Each set sorted, only sets of two or more items.
+    """
+    sets = []
+    if "content_hash" in items:
+        sets += [sorted(map(str, same["item"])) for _, same in items.groupby("content_hash") if len(same) > 1]
+    sets += [sorted(set(map(str, group))) for group in identical or [] if len(set(group)) > 1]
+    return sets
+
+
+def leakage_groups(
+    items: pd.DataFrame, duplicates: str = "merge", identical: list[list[str]] | None = None
+) -> pd.Series:
     """Group items that must stay together: same patient, or identical content.
 
     Parameters
@@ -28,7 +52,10 @@ def leakage_groups(items: pd.DataFrame, duplicates: str = "merge") -> pd.Series:
     items : pandas.DataFrame
         Columns ``item``, ``patient_id`` and optionally ``content_hash``.
     duplicates : str
-        ``merge`` joins the groups of identical items; ``error`` refuses them.
+        ``merge`` joins the groups of identical items; ``error`` refuses
+        identical items of different patients.
+    identical : list of list of str, optional
+        Further sets of identical items (see :func:`identical_sets`).
 
     Returns
     -------
@@ -41,6 +68,7 @@ def leakage_groups(items: pd.DataFrame, duplicates: str = "merge") -> pd.Series:
         With ``duplicates='error'`` when two items of different patients are identical.
     """
     parent = list(range(len(items)))
+    position = {str(item): k for k, item in enumerate(items["item"])}
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -55,16 +83,15 @@ def leakage_groups(items: pd.DataFrame, duplicates: str = "merge") -> pd.Series:
 
     for _, positions in pd.Series(range(len(items))).groupby(items["patient_id"].to_numpy()):
         join(list(positions))
-    if "content_hash" in items:
-        for _, positions in pd.Series(range(len(items))).groupby(items["content_hash"].to_numpy()):
-            if len(positions) > 1:
-                same = items.iloc[list(positions)]
-                if duplicates == "error" and same["patient_id"].nunique() > 1:
-                    raise SplitError(
-                        f"identical content in items {list(same['item'])} of patients "
-                        f"{sorted(same['patient_id'].unique())} (config 'splits: duplicates: error')"
-                    )
-                join(list(positions))
+    for same_items in identical_sets(items, identical):
+        positions = [position[item] for item in same_items if item in position]
+        same = items.iloc[positions]
+        if duplicates == "error" and same["patient_id"].nunique() > 1:
+            raise SplitError(
+                f"identical content in items {list(same['item'])} of patients "
+                f"{sorted(same['patient_id'].unique())} (config 'splits: duplicates: error')"
+            )
+        join(positions)
     roots = [find(i) for i in range(len(items))]
     return pd.Series(pd.factorize(pd.Series(roots))[0], index=items.index, name="group")
 
@@ -87,6 +114,7 @@ def make_splits(
     seed: int = 0,
     dataset: str = "",
     duplicates: str = "merge",
+    identical: list[list[str]] | None = None,
 ) -> pd.DataFrame:
     """Split a dataset's items into train/val/test (and k folds), grouped and stratified.
 
@@ -106,6 +134,8 @@ def make_splits(
         For error messages.
     duplicates : str
         How identical items are treated (see :func:`leakage_groups`).
+    identical : list of list of str, optional
+        Further sets of identical items (see :func:`identical_sets`).
 
     Returns
     -------
@@ -118,7 +148,7 @@ def make_splits(
         When a class has too few patient groups for the requested split.
     """
     table = items.sort_values("item").reset_index(drop=True)
-    table["group"] = leakage_groups(table, duplicates).to_numpy()
+    table["group"] = leakage_groups(table, duplicates, identical).to_numpy()
     wanted = [s for s in SPLITS if fractions.get(s, 0) > 0]
     needed = max(len(wanted), folds)
     groups_per_class = table.groupby("label")["group"].nunique()
@@ -154,27 +184,28 @@ def make_splits(
     return table
 
 
-def leakage_report(splits: pd.DataFrame) -> dict:
+def leakage_report(splits: pd.DataFrame, identical: list[list[str]] | None = None) -> dict:
     """Check a split table for patients and identical content on more than one side.
+
+    Parameters
+    ----------
+    splits : pandas.DataFrame
+        Columns ``item``, ``patient_id``, ``split`` and optionally ``content_hash``.
+    identical : list of list of str, optional
+        Further sets of identical items (see :func:`identical_sets`).
 
     Returns
     -------
     dict
         ``patients_on_several_sides`` and ``duplicates_on_several_sides`` (lists;
-        both empty for a clean split), ``duplicate_items`` (groups of identical
-        items, kept together) and ``ok``.
+        both empty for a clean split), ``duplicate_items`` (sets of identical
+        items) and ``ok``.
     """
     sides = splits.groupby("patient_id")["split"].nunique()
     leaking_patients = sorted(map(str, sides[sides > 1].index))
-    duplicate_items: list[list[str]] = []
-    leaking_duplicates: list[list[str]] = []
-    if "content_hash" in splits:
-        for _, same in splits.groupby("content_hash"):
-            if len(same) > 1:
-                names = sorted(map(str, same["item"]))
-                duplicate_items.append(names)
-                if same["split"].nunique() > 1:
-                    leaking_duplicates.append(names)
+    split_of = dict(zip(splits["item"].astype(str), splits["split"], strict=True))
+    duplicate_items = identical_sets(splits, identical)
+    leaking_duplicates = [names for names in duplicate_items if len({split_of.get(n) for n in names}) > 1]
     return {
         "ok": not leaking_patients and not leaking_duplicates,
         "patients_on_several_sides": leaking_patients,
