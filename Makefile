@@ -28,6 +28,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## bench: tiling speed and memory on a 40000x32000 real-tissue slide (built once into .bench/)
+bench: $(STAMP)
+	$(BIN)/python -m slidesnake.bench --out .bench
+
 lint: $(STAMP)
 	$(BIN)/ruff check scripts tests
 	$(BIN)/snakemake --lint

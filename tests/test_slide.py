@@ -1,9 +1,23 @@
+import dataclasses
+import tracemalloc
+
+import imagecodecs
 import numpy as np
 import openslide
 import pytest
+import tifffile
+from PIL import Image
 
 from conftest import CMU, SLIDES
-from slidesnake.slide import SlideError, SlideReader, choose_level, read_slide_info
+from slidesnake.demo import write_demo_slide
+from slidesnake.slide import (
+    READERS,
+    SlideError,
+    SlideReader,
+    area_resample,
+    choose_level,
+    read_slide_info,
+)
 
 
 def test_cmu_metadata_and_resolution_decision():
@@ -95,3 +109,181 @@ def test_choose_level(mpp, downsamples, target, expected):
     assert level == expected[0]
     assert level_mpp == pytest.approx(expected[1])
     assert scale == pytest.approx(expected[2])
+
+
+# ----------------------------------------------------------------------------- the two readers
+
+
+def write_j2k_svs(path, rgb, compression, tile=128):
+    """An Aperio SVS whose tiles are JPEG 2000 codestreams: 33003 (YCbCr) or 33005 (RGB)."""
+    height, width = rgb.shape[:2]
+
+    def tiles():
+        for y in range(0, height, tile):
+            for x in range(0, width, tile):
+                block = np.full((tile, tile, 3), 255, np.uint8)
+                part = rgb[y : y + tile, x : x + tile]
+                block[: part.shape[0], : part.shape[1]] = part
+                if compression == 33003:
+                    block = np.asarray(Image.fromarray(block).convert("YCbCr"))
+                yield imagecodecs.jpeg2k_encode(block, level=40, codecformat="J2K", mct=False)
+
+    description = (
+        f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] ({tile}x{tile}) "
+        "J2K/YUV16 Q=70|AppMag = 20|MPP = 0.499"
+    )
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(
+            tiles(),
+            shape=rgb.shape,
+            dtype="uint8",
+            tile=(tile, tile),
+            compression=compression,
+            photometric="rgb",
+            description=description,
+            metadata=None,
+        )
+    return path
+
+
+def cmu_crop():
+    return tifffile.imread(CMU, key=0)[1000:1300, 600:1000]
+
+
+@pytest.fixture(scope="module")
+def slides(tmp_path_factory):
+    """(slide id, path, read_slide_info keywords, levels to compare) of real and generated slides."""
+    folder = tmp_path_factory.mktemp("slides")
+    write_demo_slide(folder / "A01.svs", folder / "A01.geojson", "A01", "site_a", small=True)
+    return {
+        "cmu-jpeg": (CMU, {}, [0]),
+        # boxes: levels 2 and 3 have non-integer downsamples, where OpenSlide reads at sub-pixel offsets
+        "boxes-deflate": (SLIDES / "boxes-generic.tiff", {"config_mpp": 0.25}, [0, 1]),
+        "demo-svs": (folder / "A01.svs", {}, [0, 1]),
+        "j2k-ycbcr": (write_j2k_svs(folder / "j2k-33003.svs", cmu_crop(), 33003), {}, [0]),
+        "j2k-rgb": (write_j2k_svs(folder / "j2k-33005.svs", cmu_crop(), 33005), {}, [0]),
+    }
+
+
+@pytest.mark.parametrize("name", ["cmu-jpeg", "boxes-deflate", "demo-svs", "j2k-ycbcr", "j2k-rgb"])
+def test_fast_path_and_openslide_give_the_same_pixels(slides, name):
+    path, kwargs, levels = slides[name]
+    info = read_slide_info(path, name, **kwargs)
+    assert info.reader == "tifffile"
+    fast, slow = SlideReader(info, "tifffile"), SlideReader(info, "openslide")
+    rng = np.random.default_rng(0)
+    for level in levels:
+        width, height = info.level_dimensions[level]
+        regions = [
+            (0, 0, width, height),  # the whole level
+            (7, 13, 100, 61),  # not tile-aligned
+            (width - 50, height - 40, 120, 90),  # across the right and bottom edges
+            (-20, -10, 60, 50),  # across the top-left corner
+            (width + 5, 0, 10, 10),  # outside: white
+        ]
+        regions += [
+            (int(rng.integers(0, width)), int(rng.integers(0, height)), int(rng.integers(1, 300)), 37)
+            for _ in range(10)
+        ]
+        for x, y, w, h in regions:
+            np.testing.assert_array_equal(
+                fast.read_level(level, x, y, w, h), slow.read_level(level, x, y, w, h), f"{level=} {x=} {y=}"
+            )
+    assert (fast.read_level(0, info.width + 5, 0, 10, 10) == 255).all()
+    np.testing.assert_array_equal(fast.read_target(3, 5, 40, 30), slow.read_target(3, 5, 40, 30))
+
+
+def test_j2k_tiles_decode_to_the_image(slides):
+    path, _, _ = slides["j2k-ycbcr"]
+    info = read_slide_info(path, "j2k")
+    decoded = SlideReader(info).read_level(0, 0, 0, info.width, info.height).astype(int)
+    assert np.abs(decoded - cmu_crop()).mean() < 8  # lossy, but the same picture
+
+
+def test_a_tiff_layout_outside_the_fast_path_is_read_by_openslide(tmp_path):
+    rgba = np.dstack([cmu_crop(), np.full((300, 400), 255, np.uint8)])
+    path = tmp_path / "rgba.tiff"
+    tifffile.imwrite(
+        path, rgba, tile=(64, 64), compression="zlib", photometric="rgb", extrasamples=["unassalpha"]
+    )
+    info = read_slide_info(path, "rgba", config_mpp=0.5)
+    assert (info.vendor, info.reader) == ("generic-tiff", "openslide")
+    np.testing.assert_array_equal(SlideReader(info).read_target(0, 0, 300, 400), cmu_crop())
+
+
+def test_bad_slides_fail_with_either_reader():
+    info = read_slide_info(CMU, "CMU-1")
+    broken = dataclasses.replace(info, path=str(SLIDES / "bad" / "unreadable-tiles.svs"))
+    for reader in READERS:
+        with pytest.raises(SlideError, match=r"slide 'CMU-1'.*unreadable-tiles\.svs"):
+            SlideReader(broken, reader).read_level(0, 0, 0, 16, 16)
+
+
+def write_single_level_tiff(path, width, height, tile=256):
+    """A single-level generic tiled TIFF (JPEG), written tile by tile: never whole in memory."""
+    patch = np.ascontiguousarray(tifffile.imread(CMU, key=0)[:tile, :tile])
+
+    def tiles():
+        for y in range(0, height, tile):
+            for x in range(0, width, tile):
+                yield patch if (x // tile + y // tile) % 3 else np.full_like(patch, 240)
+
+    tifffile.imwrite(
+        path,
+        tiles(),
+        shape=(height, width, 3),
+        dtype="uint8",
+        tile=(tile, tile),
+        compression="jpeg",
+        photometric="rgb",
+        resolution=(1e4 / 0.25, 1e4 / 0.25),
+        resolutionunit="CENTIMETER",
+    )
+    return path
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_overview_of_a_single_level_slide_is_read_in_bounded_memory(tmp_path_factory, reader):
+    path = tmp_path_factory.getbasetemp() / "single-level.tiff"
+    if not path.exists():
+        write_single_level_tiff(path, 8192, 8192)
+    info = read_slide_info(path, "big")
+    assert (len(info.level_dimensions), info.mpp_x, info.reader) == (1, 0.25, "tifffile")
+    with SlideReader(info, reader) as slide:
+        tracemalloc.start()
+        overview = slide.read_overview(4.0)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert overview.shape == (512, 512, 3)
+    assert peak < 64e6, f"peak {peak / 1e6:.0f} MB"  # the level alone is 201 MB (RGB)
+    # the pieces add up to the whole: a band equals the area average of the level's rows
+    band = SlideReader(info).read_level(0, 0, 2000, 8192, 1024)  # overview rows 125-188, across pieces
+    reference = band.reshape(64, 16, 512, 16, 3).mean(axis=(1, 3), dtype=np.float32)
+    assert np.abs(overview[125:189] - reference).max() <= 1.0
+
+
+def test_area_resample_by_pieces_equals_the_whole():
+    image = cmu_crop()
+    whole = area_resample(image, (0, 0, 400, 300), 90, 120)
+    left = area_resample(image, (0, 0, 400 * 50 / 120, 300), 90, 50)
+    right = area_resample(image, (400 * 50 / 120, 0, 400, 300), 90, 70)
+    assert np.abs(np.hstack([left, right]).astype(int) - whole).max() <= 1
+    halved = area_resample(image, (0, 0, 400, 300), 150, 200)
+    np.testing.assert_array_equal(halved, np.floor(image.reshape(150, 2, 200, 2, 3).mean(axis=(1, 3)) + 0.5))
+
+
+def test_implausible_mpp_is_an_error_unless_overridden(tmp_path):
+    path = tmp_path / "odd.tiff"
+    tifffile.imwrite(
+        path,
+        cmu_crop(),
+        tile=(64, 64),
+        compression="zlib",
+        photometric="rgb",
+        resolution=(1e4 / 100, 1e4 / 100),  # 100 um/px: no scanner does that
+        resolutionunit="CENTIMETER",
+    )
+    with pytest.raises(SlideError, match=r"slide 'odd'.*odd\.tiff.*mpp-x=100"):
+        read_slide_info(path, "odd")
+    info = read_slide_info(path, "odd", sheet_mpp=0.5)
+    assert (info.mpp_x, info.mpp_source, info.reader) == (0.5, "sheet", "tifffile")

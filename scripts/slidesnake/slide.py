@@ -8,8 +8,13 @@ pixels for the same region:
   its JPEG restart intervals as tiles): it reads the compressed tiles of a
   level straight from the file and decodes them with tifffile/imagecodecs;
 - ``openslide``, for every other format OpenSlide reads (MRXS, SCN, DICOM,
-  BIF, Philips TIFF, ...), and for TIFFs whose layout the fast path does not
-  cover.
+  BIF, Philips TIFF, ...), for TIFFs whose layout the fast path does not
+  cover, and for files the fast path fails to decode.
+
+The tests check pixel identity on JPEG and JPEG 2000 (YCbCr and RGB) SVS and a
+deflate generic TIFF. One known difference: at a level whose downsample is not
+an integer, OpenSlide maps a level pixel to a fractional level-0 position and
+interpolates, so there the backends differ slightly.
 
 Coordinates: ``x``/``y`` are columns/rows in level-0 pixels unless a name says
 otherwise (``level`` pixels, ``target`` pixels); arrays are (row, column, channel).
@@ -19,17 +24,20 @@ flattened onto white.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import math
 import os
 import threading
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import openslide
 import tifffile
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 #: Microns per pixel outside this range are taken as a scanner writing nonsense.
 PLAUSIBLE_MPP = (0.05, 20.0)
@@ -59,7 +67,7 @@ class SlideError(ValueError):
         self.path = str(path)
 
 
-@dataclass
+@dataclasses.dataclass
 class SlideInfo:
     """What slidesnake knows about one slide and how it will read it.
 
@@ -115,7 +123,7 @@ class SlideInfo:
     mpp_y: float
     mpp_source: str
     objective_power: float | None
-    associated_images: list[str] = field(default_factory=list)
+    associated_images: list[str] = dataclasses.field(default_factory=list)
     target_mpp: float = 0.5
     level: int = 0
     level_mpp: float = 0.5
@@ -129,7 +137,7 @@ class SlideInfo:
 
     def to_dict(self) -> dict:
         """Return the fields as a JSON-ready dict."""
-        return asdict(self)
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SlideInfo:
@@ -313,22 +321,33 @@ def read_slide_info(
             target_width=int(width / level0_per_target),
             target_height=int(height / level0_per_target),
             sha256=file_sha256(path),
-            reader="tifffile"
-            if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions)
-            else "openslide",
         )
-    with SlideReader(info) as reader:  # the chosen backend must decode the level that will be tiled
-        level_width, level_height = level_dimensions[level]
-        reader.read_level(level, level_width // 2, level_height // 2, 16, 16)
+    if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions):
+        fast = dataclasses.replace(info, reader="tifffile")
+        try:
+            _decode_check(fast)
+            return fast
+        except SlideError as err:
+            log.warning("%s: the fast path cannot decode it (%s); reading it with OpenSlide", slide_id, err)
+    _decode_check(info)
     return info
+
+
+def _decode_check(info: SlideInfo) -> None:
+    """Decode a small piece in the middle of the level that will be tiled, with the slide's reader."""
+    width, height = info.level_dimensions[info.level]
+    with SlideReader(info) as reader:
+        reader.read_level(info.level, width // 2, height // 2, 16, 16)
 
 
 def to_rgb(region: Image.Image) -> np.ndarray:
     """Flatten an RGBA OpenSlide region onto white and return (row, column, 3) uint8."""
     rgba = np.asarray(region)
-    rgb = rgba[..., :3].astype(np.float32)
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    return (rgb * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+    rgb, alpha = rgba[..., :3], rgba[..., 3:]
+    if alpha.min() == 255:
+        return np.ascontiguousarray(rgb)
+    alpha = alpha.astype(np.uint16)
+    return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 def area_resample(
@@ -437,12 +456,6 @@ def fast_path_supported(path: str | Path, level_dimensions: list[tuple[int, int]
         return False
 
 
-def _choose_reader(path: str | Path, vendor: str, level_dimensions: list[tuple[int, int]]) -> str:
-    if vendor in FAST_VENDORS and fast_path_supported(path, level_dimensions):
-        return "tifffile"
-    return "openslide"
-
-
 class _TiffLevels:
     """Pyramid levels of a TIFF-family slide, read by decoding its compressed tiles directly.
 
@@ -483,15 +496,24 @@ class _TiffLevels:
 
     def read(self, level: int, x: int, y: int, width: int, height: int, cache: dict | None) -> np.ndarray:
         page = self._pages[level]
-        out = np.full((height, width, 3), 255, np.uint8)
-        left, top = max(x, 0), max(y, 0)
-        right, bottom = min(x + width, page.imagewidth), min(y + height, page.imagelength)
-        if right <= left or bottom <= top:
-            return out
         seg_rows, seg_cols = page.chunks[:2]
         per_row = -(-page.imagewidth // seg_cols)
-        for seg_y in range(top // seg_rows, (bottom - 1) // seg_rows + 1):
-            for seg_x in range(left // seg_cols, (right - 1) // seg_cols + 1):
+        left, top = max(x, 0), max(y, 0)
+        right, bottom = min(x + width, page.imagewidth), min(y + height, page.imagelength)
+        first_y, last_y = top // seg_rows, (bottom - 1) // seg_rows
+        first_x, last_x = left // seg_cols, (right - 1) // seg_cols
+        inside = (left, top, right, bottom) == (x, y, x + width, y + height)
+        if inside and first_y == last_y and first_x == last_x:  # within one tile: a read-only view of it
+            segment = self._segment(level, first_y * per_row + first_x, cache)
+            if segment is not None:
+                view = segment[y - first_y * seg_rows :, x - first_x * seg_cols :][:height, :width]
+                view.flags.writeable = False
+                return view
+        out = np.full((height, width, 3), 255, np.uint8)
+        if right <= left or bottom <= top:
+            return out
+        for seg_y in range(first_y, last_y + 1):
+            for seg_x in range(first_x, last_x + 1):
                 segment = self._segment(level, seg_y * per_row + seg_x, cache)
                 if segment is None:  # a tile the scanner never wrote: background
                     continue
@@ -597,7 +619,9 @@ class SlideReader:
         Returns
         -------
         numpy.ndarray
-            (height, width, 3) uint8 RGB; white outside the slide.
+            (height, width, 3) uint8 RGB; white outside the slide. A region
+            inside one tile of the fast path is a read-only view of the decoded
+            tile; copy it before changing it.
 
         Raises
         ------

@@ -7,6 +7,7 @@ Snakemake script, a test or a notebook. Outputs are written atomically.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -62,29 +63,35 @@ def detect_tissue(
     mpp = tissue["mask_mpp"]
     with SlideReader(info) as reader:
         overview = reader.read_overview(mpp)
-    mask = tissue_mask(
-        overview,
-        mpp,
-        tissue["max_brightness"],
-        tissue["min_saturation"],
-        tissue["closing_um"],
-        tissue["min_object_um2"],
-    )
-    grid = tile_grid(info, tile_size, mask, mpp)
-    grid["keep"] = grid["tissue_fraction"] >= tissue["min_tissue_fraction"]
-    qc = {
-        "slide_id": info.slide_id,
-        "tissue_area_mm2": round(float(mask.sum()) * (mpp / 1000) ** 2, 4),
-        "tiles_total": len(grid),
-        "tiles_kept": int(grid["keep"].sum()),
-        "no_tissue": bool(grid["keep"].sum() == 0),
-    }
-    if qc["no_tissue"]:
-        log.warning("%s: no tissue tile found; later stages will carry it as empty", info.slide_id)
-    for image, path in ((overview, thumbnail_png), (mask.astype(np.uint8) * 255, mask_png)):
+
+    def write_png(image: np.ndarray, path: str) -> None:
         with atomic_path(path) as tmp:
             Image.fromarray(image).save(tmp, format="PNG")
-    write_table(grid, grid_tsv)
+
+    with ThreadPoolExecutor(1) as pool:  # the thumbnail is encoded while the mask is computed
+        thumbnail = pool.submit(write_png, overview, thumbnail_png)
+        mask = tissue_mask(
+            overview,
+            mpp,
+            tissue["max_brightness"],
+            tissue["min_saturation"],
+            tissue["closing_um"],
+            tissue["min_object_um2"],
+        )
+        grid = tile_grid(info, tile_size, mask, mpp)
+        grid["keep"] = grid["tissue_fraction"] >= tissue["min_tissue_fraction"]
+        qc = {
+            "slide_id": info.slide_id,
+            "tissue_area_mm2": round(float(mask.sum()) * (mpp / 1000) ** 2, 4),
+            "tiles_total": len(grid),
+            "tiles_kept": int(grid["keep"].sum()),
+            "no_tissue": bool(grid["keep"].sum() == 0),
+        }
+        if qc["no_tissue"]:
+            log.warning("%s: no tissue tile found; later stages will carry it as empty", info.slide_id)
+        write_png(mask.astype(np.uint8) * 255, mask_png)
+        write_table(grid, grid_tsv)
+        thumbnail.result()
     write_json(qc, qc_json)
 
 

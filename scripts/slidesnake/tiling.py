@@ -14,9 +14,10 @@ The store is a Zarr v3 group:
 Speed: the tiles are processed in blocks of neighbouring tiles, one Dask task
 per block, so a block's source tiles are decoded once (see
 :meth:`slidesnake.slide.SlideReader.read_level`). Each chunk is encoded in the
-worker thread with the same codec library Zarr uses to decode it and written
-straight to its file in the store, which avoids Zarr's per-chunk asynchronous
-write path (about 1 ms a chunk, more than decoding the tile).
+worker thread, by a codec library that releases the GIL, into exactly the bytes
+the array's Zarr codecs decode, and written straight to its chunk file: Zarr's
+own per-chunk asynchronous write path costs about 1 ms a chunk, more than
+decoding the tile.
 """
 
 from __future__ import annotations
@@ -67,12 +68,14 @@ class JpegCodec(_NumcodecsArrayBytesCodec, codec_name="imagecodecs_jpeg"):
     registers it, so any process that opens a store through slidesnake reads it.
     """
 
+    def __init__(self, **codec_config: Any) -> None:
+        with warnings.catch_warnings():  # Zarr warns that numcodecs codecs are outside the v3 spec
+            warnings.simplefilter("ignore", ZarrUserWarning)
+            super().__init__(**codec_config)
+
 
 imagecodecs.numcodecs.register_codecs(codecs=["imagecodecs_jpeg"], verbose=False)
 zarr.registry.register_codec(JpegCodec.codec_name, JpegCodec)
-warnings.filterwarnings(
-    "ignore", message="Numcodecs codecs are not in the Zarr version 3", category=ZarrUserWarning
-)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def make_compressor(name: str, jpeg_quality: int = JPEG_QUALITY) -> Compressor:
     """
     if name == "zstd":
         return Compressor(
-            name, "auto", (ZstdCodec(level=3),), partial(imagecodecs.zstd_encode, level=3), True
+            name, "auto", (ZstdCodec(level=1),), partial(imagecodecs.zstd_encode, level=1), True
         )
     if name == "blosc-lz4":
         codec = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle", typesize=1)
@@ -138,8 +141,9 @@ def make_compressor(name: str, jpeg_quality: int = JPEG_QUALITY) -> Compressor:
     if name == "none":
         return Compressor(name, "auto", (), _raw, True)
     if name == "jpeg":
-        codec = JpegCodec(level=int(jpeg_quality))
-        return Compressor(name, codec, (), codec._codec.encode, False)
+        quality = int(jpeg_quality)
+        encode = imagecodecs.numcodecs.Jpeg(level=quality).encode  # what JpegCodec(level=quality) runs
+        return Compressor(name, JpegCodec(level=quality), (), encode, False)
     raise ValueError(f"config 'tiling: compressor' = {name!r}; choose one of {sorted(COMPRESSORS)}")
 
 
@@ -147,15 +151,17 @@ COMPRESSORS = ("zstd", "blosc-lz4", "none", "jpeg")
 
 
 def ngff_attributes(info: SlideInfo) -> dict:
-    """OME-NGFF 0.5 ``multiscales`` metadata of a tile store (the group attribute ``ome``).
+    """OME-NGFF 0.5 metadata of a tile store (the group attribute ``ome``).
 
-    One resolution level, the array ``image``, with axes ``y`` and ``x`` in
-    micrometres (scale: the tile MPP) followed by the colour axis ``c``.
-    NGFF orders a channel axis before the spatial ones; slidesnake keeps
-    (row, column, channel) so a chunk is one interleaved RGB tile (what the
-    JPEG codec and the models need), and gives ``c`` no axis type instead of
-    ``channel``: readers that follow the type rules (ome-zarr-py, napari-ome-zarr)
-    then open the image as one RGB layer rather than rejecting the axis order.
+    ``multiscales`` has one resolution level, the array ``image``, with axes
+    ``y`` and ``x`` in micrometres (scale: the tile MPP) and the channel axis
+    ``c`` last; ``omero`` shows the three channels as red, green and blue.
+    NGFF asks for the channel axis before the spatial ones. slidesnake keeps
+    (row, column, channel) so that a chunk is one interleaved RGB tile (what
+    the JPEG codec, the models and every reader of the tiles want) and accepts
+    this one deviation: napari-ome-zarr (0.10, napari 0.9) and ome-zarr-py's
+    reader open the store as three additive colour layers with the right pixel
+    size. Validators that check the axis order reject it.
 
     Parameters
     ----------
@@ -167,6 +173,15 @@ def ngff_attributes(info: SlideInfo) -> dict:
     dict
         The value of the group attribute ``ome``.
     """
+    channels = [
+        {
+            "label": name,
+            "color": color,
+            "active": True,
+            "window": {"min": 0, "max": 255, "start": 0, "end": 255},
+        }
+        for name, color in (("red", "FF0000"), ("green", "00FF00"), ("blue", "0000FF"))
+    ]
     return {
         "version": "0.5",
         "multiscales": [
@@ -175,7 +190,7 @@ def ngff_attributes(info: SlideInfo) -> dict:
                 "axes": [
                     {"name": "y", "type": "space", "unit": "micrometer"},
                     {"name": "x", "type": "space", "unit": "micrometer"},
-                    {"name": "c"},
+                    {"name": "c", "type": "channel"},
                 ],
                 "datasets": [
                     {
@@ -187,6 +202,7 @@ def ngff_attributes(info: SlideInfo) -> dict:
                 ],
             }
         ],
+        "omero": {"version": "0.5", "rdefs": {"model": "color"}, "channels": channels},
     }
 
 
@@ -280,24 +296,19 @@ def write_tile_store(
         )
         writer = _ChunkWriter(tmp, array, codec)
 
-        def tile_block(rows: np.ndarray, cols: np.ndarray) -> dict[tuple[int, int], float]:
+        def tile_block(rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int, float]]:
             cache: dict = {}  # the block's decoded source tiles, shared by its target tiles
             block = np.empty((len(rows), tile_size, tile_size, 3), np.uint8)
             for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
                 block[i] = reader.read_target(row * tile_size, col * tile_size, tile_size, tile_size, cache)
                 writer.write(row, col, block[i])
-            return dict(
-                zip(zip(rows.tolist(), cols.tolist(), strict=True), sharpness(block).tolist(), strict=True)
-            )
+            return list(zip(rows.tolist(), cols.tolist(), sharpness(block).tolist(), strict=True))
 
         tasks = [dask.delayed(tile_block, pure=False)(rows, cols) for rows, cols in blocks]
-        scores: dict[tuple[int, int], float] = {}
-        for part in dask.compute(*tasks, scheduler="threads", num_workers=max(1, threads)):
-            scores.update(part)
-        index["sharpness"] = [
-            round(scores[(r, c)], 3)
-            for r, c in zip(index["row"].tolist(), index["col"].tolist(), strict=True)
-        ]
+        parts = dask.compute(*tasks, scheduler="threads", num_workers=max(1, threads))
+        scores = {(row, col): score for part in parts for row, col, score in part}
+        keys = zip(index["row"].tolist(), index["col"].tolist(), strict=True)
+        index["sharpness"] = [round(scores[key], 3) for key in keys]
         _write_index(group, index)
         group.attrs.update(
             {

@@ -51,7 +51,8 @@ def tissue_mask(
         threshold = max(filters.threshold_otsu(saturation), min_saturation)
     mask = (saturation > threshold) & (value < max_brightness)
     radius = max(1, round(closing_um / mpp))
-    mask = morphology.closing(mask, morphology.disk(radius))
+    padded = np.pad(mask, radius, mode="reflect")  # so the closing does not eat tissue at the border
+    mask = ndimage.binary_closing(padded, morphology.disk(radius))[radius:-radius, radius:-radius]
     mask = ndimage.binary_fill_holes(mask)
     min_pixels = max(1, round(min_object_um2 / mpp**2))
     return morphology.remove_small_objects(mask, max_size=min_pixels)

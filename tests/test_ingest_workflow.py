@@ -1,0 +1,75 @@
+"""A real Snakemake run of the ingest stages on good and bad slides: --keep-going finishes the good ones."""
+
+import pandas as pd
+import pytest
+from test_workflow import make_workdir, snakemake
+
+from conftest import CMU, SLIDES
+from slidesnake.demo import write_demo_slide
+from slidesnake.io import read_json
+from slidesnake.tiling import open_image, read_tile_index, store_attrs
+
+pytestmark = pytest.mark.workflow
+
+GOOD = ["A01", "B01", "CMU-1", "boxes"]
+BAD = {"broken": SLIDES / "bad" / "unreadable-tiles.svs", "notatiff": SLIDES / "bad" / "not-a-tiff.svs"}
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """Two generated demo slides, CMU-1, the MPP-less boxes TIFF (MPP from the sheet) and two broken files."""
+    folder = tmp_path_factory.mktemp("mixed")
+    for slide_id, dataset in (("A01", "site_a"), ("B01", "site_b")):
+        write_demo_slide(
+            folder / f"{slide_id}.svs", folder / f"{slide_id}.geojson", slide_id, dataset, small=True
+        )
+    annotations = str(folder / "A01.geojson")  # the label stage is not run here
+    rows = [
+        ("A01", "PA1", "site_a", folder / "A01.svs", None),
+        ("B01", "PB1", "site_b", folder / "B01.svs", None),
+        ("CMU-1", "PB2", "site_b", CMU, None),
+        ("boxes", "PA2", "site_a", SLIDES / "boxes-generic.tiff", 0.25),
+        ("broken", "PA3", "site_a", BAD["broken"], None),
+        ("notatiff", "PB3", "site_b", BAD["notatiff"], None),
+    ]
+    sheet = pd.DataFrame(rows, columns=["slide_id", "patient_id", "dataset", "path", "mpp"])
+    sheet["annotations"] = annotations
+    sheet.to_csv(folder / "slides.tsv", sep="\t", index=False)
+    workdir = make_workdir(folder / "run", folder / "slides.tsv")
+    targets = [f"results/tiles/{slide}.zarr" for slide in [*GOOD, *BAD]]
+    done = snakemake(workdir, "--cores", "2", "--keep-going", *targets)
+    return workdir, done
+
+
+def test_the_run_reports_the_failed_slides(mixed_run):
+    _, done = mixed_run
+    assert done.returncode != 0
+    log = done.stdout + done.stderr
+    assert "slide_info" in log and "broken" in log and "notatiff" in log
+
+
+def test_good_slides_are_tiled_completely(mixed_run):
+    workdir, _ = mixed_run
+    for slide_id in GOOD:
+        store = workdir / "results" / "tiles" / f"{slide_id}.zarr"
+        info = read_json(workdir / "results" / "slides" / slide_id / "info.json")
+        qc = read_json(workdir / "results" / "slides" / slide_id / "tiling_qc.json")
+        grid = pd.read_csv(workdir / "results" / "slides" / slide_id / "tile_grid.tsv", sep="\t")
+        index = read_tile_index(store)
+        assert len(index) == qc["tiles_written"] == grid["keep"].sum()
+        assert open_image(store).shape == (info["target_height"], info["target_width"], 3)
+        assert store_attrs(store)["reader"] == info["reader"] == "tifffile"
+        written = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
+        assert len(written) == len(index)
+    assert read_json(workdir / "results" / "slides" / "boxes" / "info.json")["mpp_source"] == "sheet"
+    assert not list((workdir / "results" / "tiles").glob(".*tmp"))
+
+
+@pytest.mark.parametrize("slide_id", sorted(BAD))
+def test_failed_slides_leave_a_log_naming_slide_and_file_and_no_outputs(mixed_run, slide_id):
+    workdir, _ = mixed_run
+    log = (workdir / "results" / "logs" / "slide_info" / f"{slide_id}.log").read_text()
+    assert f"slide {slide_id!r}" in log
+    assert BAD[slide_id].name in log
+    assert not (workdir / "results" / "slides" / slide_id / "info.json").exists()
+    assert not (workdir / "results" / "tiles" / f"{slide_id}.zarr").exists()
