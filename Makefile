@@ -28,9 +28,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## bench: tiling speed and memory on a 40000x32000 real-tissue slide (built once into .bench/)
+## bench: tiling speed and memory on a 40000x32000 real-tissue slide (built once into .bench/),
+## and training throughput through the Zarr input pipeline
 bench: $(STAMP)
 	$(BIN)/python -m slidesnake.bench --out .bench
+	$(BIN)/python -m slidesnake.bench_training --work .bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check scripts tests

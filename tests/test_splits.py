@@ -207,7 +207,9 @@ def test_items_sharing_content_outside_the_hash_are_merged_and_checked():
     shared_tile = [["S0", "S7"]]  # e.g. a slide and a re-saved copy: different files, same tiles
     assert identical_sets(items, shared_tile) == [["S0", "S7"]]
     for seed in range(5):
-        table = make_splits(items, {"train": 0.5, "val": 0.25, "test": 0.25}, seed=seed, identical=shared_tile)
+        table = make_splits(
+            items, {"train": 0.5, "val": 0.25, "test": 0.25}, seed=seed, identical=shared_tile
+        )
         pair = table[table["item"].isin(["S0", "S7"])]
         assert pair["split"].nunique() == 1 and pair["group"].nunique() == 1
         assert leakage_report(table, shared_tile)["ok"]
@@ -217,4 +219,6 @@ def test_items_sharing_content_outside_the_hash_are_merged_and_checked():
     report = leakage_report(table, [["S0", other]])
     assert not report["ok"] and report["duplicates_on_several_sides"] == [sorted(["S0", other])]
     with pytest.raises(SplitError, match="identical content"):
-        make_splits(items, {"train": 0.5, "val": 0.25, "test": 0.25}, duplicates="error", identical=shared_tile)
+        make_splits(
+            items, {"train": 0.5, "val": 0.25, "test": 0.25}, duplicates="error", identical=shared_tile
+        )

@@ -147,7 +147,14 @@ def test_slide_label_dataset_with_a_label_not_in_classes(tmp_path, slide_label_c
 
 def test_slide_label_dataset_with_good_labels_passes(tmp_path, slide_label_config):
     rows = ["C01\tPC1\tsite_c\ts/C01.svs\t\tbenign", "C02\tPC2\tsite_c\ts/C02.svs\t\tmalignant"]
-    check_sheet(_sheet(tmp_path, rows, HEADER + "\tlabel"), slide_label_config)
+    only_site_c = {**slide_label_config, "datasets": {"site_c": slide_label_config["datasets"]["site_c"]}}
+    check_sheet(_sheet(tmp_path, rows, HEADER + "\tlabel"), only_site_c)
+
+
+def test_a_slide_dataset_without_slides_is_an_error(tmp_path, slide_label_config):
+    rows = ["C01\tPC1\tsite_c\ts/C01.svs\t\tbenign"]
+    with pytest.raises(StudyError, match="dataset 'site_a' has no slides in the sheet"):
+        check_sheet(_sheet(tmp_path, rows, HEADER + "\tlabel"), slide_label_config)
 
 
 @pytest.mark.parametrize("bad_id", ["A 01", "A/01", "A:01", "A01*"])

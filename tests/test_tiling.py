@@ -246,3 +246,21 @@ def test_a_slide_without_tissue_goes_through_every_ingest_stage(tmp_path):
         True,
         0,
     )
+
+
+def test_tile_hashes_find_the_same_tiles_in_a_copy_of_a_slide(cmu_store, tmp_path):
+    from slidesnake.labelling import _slides_sharing_tiles
+
+    info, _, kept, index, _ = cmu_store
+    copy = write_tile_store(
+        dataclasses.replace(info, slide_id="CMU-1-copy"), kept, 224, tmp_path / "copy.zarr"
+    )
+    assert index["content_hash"].is_unique
+    assert copy["content_hash"].tolist() == index["content_hash"].tolist()
+    assert read_tile_index(tmp_path / "copy.zarr")["content_hash"].tolist() == index["content_hash"].tolist()
+    hashes = [
+        pd.DataFrame({"item": "CMU-1", "hash": index["content_hash"]}),
+        pd.DataFrame({"item": "CMU-1-copy", "hash": copy["content_hash"].iloc[:3]}),
+        pd.DataFrame({"item": "other", "hash": [12345]}),
+    ]
+    assert _slides_sharing_tiles(hashes) == [["CMU-1", "CMU-1-copy"]]

@@ -88,12 +88,22 @@ def split_slides(
     items["patient_id"] = items["item"].map(patients)
     checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
     items["content_hash"] = items["item"].map(checksums)
+    identical = _slides_sharing_tiles(tile_hashes)
     table = make_splits(
-        items, splits["fractions"], splits["folds"], splits["seed"], dataset, splits["duplicates"]
+        items, splits["fractions"], splits["folds"], splits["seed"], dataset, splits["duplicates"], identical
     )
     tiles = pd.concat(tile_labels, ignore_index=True).merge(table[["item", "split"]], on="item")
-    _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv)
+    _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv, identical)
     return table
+
+
+def _slides_sharing_tiles(tile_hashes: list[pd.DataFrame]) -> list[list[str]]:
+    """Sets of slides that hold a tile with identical pixels (e.g. a re-scanned or re-saved copy)."""
+    if not tile_hashes:
+        return []
+    hashes = pd.concat(tile_hashes, ignore_index=True).drop_duplicates()
+    shared = hashes.groupby("hash")["item"].agg(lambda names: tuple(sorted(names)))
+    return [list(names) for names in sorted(set(shared[shared.map(len) > 1]))]
 
 
 def split_patches(

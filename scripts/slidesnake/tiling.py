@@ -22,6 +22,7 @@ decoding the tile.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -51,7 +52,9 @@ log = logging.getLogger(__name__)
 
 IMAGE = "image"
 INDEX = "tiles"
-INDEX_COLUMNS = ("row", "col", "y", "x", "x0", "y0", "tissue_fraction", "sharpness")
+INDEX_COLUMNS = ("row", "col", "y", "x", "x0", "y0", "tissue_fraction", "sharpness", "content_hash")
+#: index columns computed while tiling (the others come with the tile list)
+MEASURED = ("sharpness", "content_hash")
 
 #: A block of tiles (one Dask task) reads about this many level pixels a side.
 BLOCK_LEVEL_PX = 2048
@@ -270,7 +273,8 @@ def write_tile_store(
     Returns
     -------
     pandas.DataFrame
-        The tile index as stored, with a ``sharpness`` column added.
+        The tile index as stored, with ``sharpness`` (blur score) and ``content_hash``
+        (:func:`pixel_hash` of the stored tile) added.
 
     Raises
     ------
@@ -279,7 +283,7 @@ def write_tile_store(
     """
     codec = make_compressor(compressor, jpeg_quality)
     shape = (info.target_height, info.target_width, 3)
-    index = tiles.loc[:, [c for c in INDEX_COLUMNS if c != "sharpness"]].reset_index(drop=True).copy()
+    index = tiles.loc[:, [c for c in INDEX_COLUMNS if c not in MEASURED]].reset_index(drop=True).copy()
     per_side = max(1, BLOCK_LEVEL_PX // math.ceil(tile_size * info.scale))
     blocks = _blocks(index, per_side)
     with SlideReader(info) as reader, atomic_path(store_path) as tmp:
@@ -296,19 +300,22 @@ def write_tile_store(
         )
         writer = _ChunkWriter(tmp, array, codec)
 
-        def tile_block(rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int, float]]:
+        def tile_block(rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int, float, int]]:
             cache: dict = {}  # the block's decoded source tiles, shared by its target tiles
             block = np.empty((len(rows), tile_size, tile_size, 3), np.uint8)
+            hashes = []
             for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
                 block[i] = reader.read_target(row * tile_size, col * tile_size, tile_size, tile_size, cache)
                 writer.write(row, col, block[i])
-            return list(zip(rows.tolist(), cols.tolist(), sharpness(block).tolist(), strict=True))
+                hashes.append(pixel_hash(block[i]))
+            return list(zip(rows.tolist(), cols.tolist(), sharpness(block).tolist(), hashes, strict=True))
 
         tasks = [dask.delayed(tile_block, pure=False)(rows, cols) for rows, cols in blocks]
         parts = dask.compute(*tasks, scheduler="threads", num_workers=max(1, threads))
-        scores = {(row, col): score for part in parts for row, col, score in part}
-        keys = zip(index["row"].tolist(), index["col"].tolist(), strict=True)
-        index["sharpness"] = [round(scores[key], 3) for key in keys]
+        measured = {(row, col): (score, digest) for part in parts for row, col, score, digest in part}
+        keys = list(zip(index["row"].tolist(), index["col"].tolist(), strict=True))
+        index["sharpness"] = [round(measured[key][0], 3) for key in keys]
+        index["content_hash"] = np.array([measured[key][1] for key in keys], dtype=np.int64)
         _write_index(group, index)
         group.attrs.update(
             {
@@ -340,6 +347,13 @@ def write_tile_store(
         store_path,
     )
     return index
+
+
+def pixel_hash(tile: np.ndarray) -> int:
+    """A 64-bit hash of a tile's pixels: equal for identical tiles, whichever slide they come from."""
+    return int.from_bytes(
+        hashlib.blake2b(np.ascontiguousarray(tile).tobytes(), digest_size=8).digest(), "little", signed=True
+    )
 
 
 def _write_index(group: zarr.Group, index: pd.DataFrame) -> None:
