@@ -31,3 +31,14 @@ def run(snakemake: Any, function: Callable[..., Any], **kwargs: Any) -> Any:
     except Exception:
         logger.exception("rule %s failed", snakemake.rule)
         raise
+
+
+def slide_inputs(snakemake: Any) -> dict:
+    """``label_tsvs`` and ``stores`` by slide id for a rule of a slide dataset; none for a patch dataset."""
+    slides = snakemake.params.slides
+    if not slides:
+        return {}
+    return {
+        "label_tsvs": dict(zip(slides, snakemake.input.labels, strict=True)),
+        "stores": dict(zip(slides, snakemake.input.stores, strict=True)),
+    }

@@ -41,6 +41,16 @@ def slide_entries(
     return store_paths, pd.concat(parts, ignore_index=True)
 
 
+def dataset_entries(
+    split_tsv: str, classes: list[str], label_tsvs: dict[str, str] | None, stores: dict[str, str] | None
+) -> tuple[list[str] | None, pd.DataFrame]:
+    """The labelled entries of a dataset: tiles of its slides (and their stores), or its images."""
+    split_table = read_table(split_tsv, keep_default_na=False)
+    if stores is not None:
+        return slide_entries(split_table, label_tsvs, stores, classes)
+    return None, split_table[split_table["label"].isin(classes)]
+
+
 def _input_pipeline(entries: pd.DataFrame, stores: list[str] | None, size: int, batch: int, **kwargs):
     """The tf.data pipeline of tiles (when ``stores`` are given) or of image files (column ``item``)."""
     from .model import image_dataset, tile_dataset
@@ -81,12 +91,7 @@ def train_dataset(
 
     _set_threads(threads)
     set_determinism(model_cfg["seed"])
-    split_table = read_table(split_tsv, keep_default_na=False)
-    store_paths = None
-    if stores is not None:
-        store_paths, entries = slide_entries(split_table, label_tsvs, stores, classes)
-    else:
-        entries = split_table
+    store_paths, entries = dataset_entries(split_tsv, classes, label_tsvs, stores)
     entries = entries.assign(target=entries["label"].map({c: i for i, c in enumerate(classes)}))
     train_entries = entries[entries["split"] == "train"]
     val_entries = entries[entries["split"] == "val"]
@@ -237,12 +242,7 @@ def embed_dataset(
     from .plots import embedding_figure
 
     _set_threads(threads)
-    split_table = read_table(split_tsv, keep_default_na=False)
-    store_paths = None
-    if stores is not None:
-        store_paths, entries = slide_entries(split_table, label_tsvs, stores, classes)
-    else:
-        entries = split_table[split_table["label"].isin(classes)]
+    store_paths, entries = dataset_entries(split_tsv, classes, label_tsvs, stores)
     if len(entries) > max_items:
         entries = entries.sample(max_items, random_state=seed)
     entries = entries.reset_index(drop=True)
