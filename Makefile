@@ -29,14 +29,17 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## bench: tiling speed and memory on a 40000x32000 real-tissue slide (built once into .bench/),
-## and training throughput through the Zarr input pipeline
+## and training throughput through the Zarr input pipeline (see benchmarks/README.md)
 bench: $(STAMP)
-	$(BIN)/python -m slidesnake.bench --out .bench
-	$(BIN)/python -m slidesnake.bench_training --work .bench
+	$(BIN)/python benchmarks/tiling.py --out .bench
+	$(BIN)/python benchmarks/training.py --work .bench
 
+## lint: ruff (lint and format), snakemake --lint and snakefmt on the workflow
 lint: $(STAMP)
-	$(BIN)/ruff check scripts tests
+	$(BIN)/ruff check scripts tests benchmarks
+	$(BIN)/ruff format --check scripts tests benchmarks
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check workflow
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n --cores 1

@@ -1,13 +1,13 @@
-"""Rule audit: the study's slide table (metadata, resolution decisions, QC)."""
+"""Rule audit: the study's slide table (facts, tiling plans, QC)."""
 
-from slidesnake.snake import run
-from slidesnake.stages import audit_table
+from slidesnake.rules import run
+from slidesnake.rules.ingest import audit
 
 run(
     snakemake,
-    audit_table,
+    audit,
     info_jsons=snakemake.input.info,
     tissue_jsons=snakemake.input.tissue,
-    tile_jsons=snakemake.input.tiling,
-    out_tsv=snakemake.output[0],
+    tiling_jsons=snakemake.input.tiling,
+    out_tsv=snakemake.output.table,
 )

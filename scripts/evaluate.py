@@ -1,20 +1,14 @@
 """Rule evaluate: metrics and figures of one dataset."""
 
-from slidesnake.evaluation import evaluate_dataset
-from slidesnake.snake import run
+from slidesnake.rules import run
+from slidesnake.rules.report import evaluate
 
-slides = snakemake.params.slides
-inputs = {"patches_tsv": snakemake.input.get("patches")}
-if slides:
-    inputs = {
-        "split_tsv": snakemake.input.splits,
-        "label_tsvs": dict(zip(slides, snakemake.input.labels, strict=True)),
-        "tile_tsvs": dict(zip(slides, snakemake.input.tiles, strict=True)),
-    }
 run(
     snakemake,
-    evaluate_dataset,
+    evaluate,
     dataset=snakemake.wildcards.dataset,
+    entries_tsv=snakemake.input.entries,
+    prediction_tsvs=snakemake.input.predictions,
     classes=snakemake.params.classes,
     positive_class=snakemake.params.positive_class,
     history_tsv=snakemake.input.history,
@@ -23,5 +17,4 @@ run(
     confusion_png=snakemake.output.confusion,
     roc_png=snakemake.output.roc,
     curves_png=snakemake.output.curves,
-    **inputs,
 )

@@ -1,15 +1,14 @@
-"""Rule label_tiles: a label per tile from annotations or the slide label."""
+"""Rule label_tiles: a label per tile from the slide's annotations or its slide label."""
 
-from slidesnake.labelling import label_slide
-from slidesnake.snake import run
+from slidesnake.rules import run
+from slidesnake.rules.labels import label_tiles
 
 run(
     snakemake,
-    label_slide,
+    label_tiles,
     store=snakemake.input.store,
-    info_json=snakemake.input.info,
     labels=snakemake.params.labels,
-    annotations=(snakemake.input.annotations or [None])[0],
+    annotation_files=snakemake.input.annotations,
     slide_label=snakemake.params.slide_label,
-    out_tsv=snakemake.output[0],
+    out_tsv=snakemake.output.labels,
 )

@@ -1,14 +1,13 @@
 """Rule predict: tile probabilities, probability map, heatmap and scores of one slide."""
 
-from slidesnake.snake import run
-from slidesnake.training import predict_slide
+from slidesnake.rules import run
+from slidesnake.rules.model import predict
 
 run(
     snakemake,
-    predict_slide,
+    predict,
     model_path=snakemake.input.model,
     store=snakemake.input.store,
-    info_json=snakemake.input.info,
     thumbnail_png=snakemake.input.thumbnail,
     classes=snakemake.params.classes,
     positive_class=snakemake.params.positive_class,

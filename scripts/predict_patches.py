@@ -1,15 +1,15 @@
 """Rule predict_patches: class probabilities of every image of a patch-folder dataset."""
 
-from slidesnake.snake import run
-from slidesnake.training import predict_patches
+from slidesnake.rules import run
+from slidesnake.rules.model import predict_patches
 
 run(
     snakemake,
     predict_patches,
     model_path=snakemake.input.model,
-    split_tsv=snakemake.input.splits,
+    entries_tsv=snakemake.input.entries,
     classes=snakemake.params.classes,
-    size=snakemake.params.size,
-    out_tsv=snakemake.output[0],
+    image_size=snakemake.params.image_size,
+    out_tsv=snakemake.output.predictions,
     threads=snakemake.threads,
 )

@@ -1,13 +1,13 @@
 """Rule provenance: versions, workflow commit, config and sheet checksum of this run."""
 
-from slidesnake.provenance import write_provenance
-from slidesnake.snake import run
+from slidesnake.rules import run
+from slidesnake.rules.report import provenance
 
 run(
     snakemake,
-    write_provenance,
+    provenance,
     config=snakemake.params.config,
-    sheet_path=(snakemake.input.sheet or [None])[0],
+    sheet_paths=snakemake.input.sheet,
     workflow_dir=snakemake.params.workflow_dir,
-    out_json=snakemake.output[0],
+    out_json=snakemake.output.provenance,
 )

@@ -1,14 +1,14 @@
-"""Rule slide_info: metadata and resolution decision of one slide."""
+"""Rule slide_info: what the slide file is (levels, MPP, checksum, reader)."""
 
-from slidesnake.snake import run
-from slidesnake.stages import slide_info
+from slidesnake.rules import run
+from slidesnake.rules.ingest import slide_info
 
 run(
     snakemake,
     slide_info,
-    slide_path=snakemake.input[0],
+    slide_path=snakemake.input.slide,
     slide_id=snakemake.wildcards.slide,
-    info_json=snakemake.output[0],
-    resolution=snakemake.params.resolution,
     sheet_mpp=snakemake.params.sheet_mpp,
+    mpp_override=snakemake.params.mpp_override,
+    info_json=snakemake.output.info,
 )

@@ -1,7 +1,7 @@
 """Rule split_patches: splits of a patch-folder dataset, grouped by patient and identical images."""
 
-from slidesnake.labelling import split_patches
-from slidesnake.snake import run
+from slidesnake.rules import run
+from slidesnake.rules.labels import split_patches
 
 run(
     snakemake,

@@ -1,12 +1,13 @@
 """Rule split_slides: patient-grouped train/val/test splits of a slide dataset, with the leakage check."""
 
-from slidesnake.labelling import split_slides
-from slidesnake.snake import run
+from slidesnake.rules import run
+from slidesnake.rules.labels import split_slides
 
 run(
     snakemake,
     split_slides,
     dataset=snakemake.wildcards.dataset,
+    slides=snakemake.params.slides,
     patients=snakemake.params.patients,
     label_tsvs=snakemake.input.labels,
     info_jsons=snakemake.input.info,

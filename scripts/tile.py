@@ -1,15 +1,19 @@
-"""Rule tile: the slide's tissue tiles into one Zarr store."""
+"""Rule tile: the tiling plan, the tile grid and the slide's tissue tiles in one Zarr store."""
 
-from slidesnake.snake import run
-from slidesnake.stages import tile_slide
+from slidesnake.rules import run
+from slidesnake.rules.ingest import tile
 
 run(
     snakemake,
-    tile_slide,
+    tile,
     info_json=snakemake.input.info,
-    grid_tsv=snakemake.input.grid,
+    mask_png=snakemake.input.mask,
+    tissue_qc_json=snakemake.input.tissue_qc,
+    resolution=snakemake.params.resolution,
     tiling=snakemake.params.tiling,
+    min_tissue_fraction=snakemake.params.min_tissue_fraction,
     store=snakemake.output.store,
+    grid_tsv=snakemake.output.grid,
     qc_json=snakemake.output.qc,
     threads=snakemake.threads,
 )

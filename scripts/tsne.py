@@ -1,8 +1,17 @@
-"""Rule tsne: t-SNE map of the dataset model's features of labelled tiles or images."""
-from slidesnake.snake import run, slide_inputs
-from slidesnake.training import embed_dataset
+"""Rule tsne: t-SNE map of the dataset model's features of its labelled entries."""
 
-run(snakemake, embed_dataset, dataset=snakemake.wildcards.dataset, split_tsv=snakemake.input.splits,
-    classes=snakemake.params.classes, size=snakemake.params.size, model_path=snakemake.input.model,
-    tsne_png=snakemake.output.tsne, embedding_tsv=snakemake.output.embedding, seed=snakemake.params.seed,
-    threads=snakemake.threads, **slide_inputs(snakemake))
+from slidesnake.rules import run
+from slidesnake.rules.model import tsne
+
+run(
+    snakemake,
+    tsne,
+    dataset=snakemake.wildcards.dataset,
+    entries_tsv=snakemake.input.entries,
+    image_size=snakemake.params.image_size,
+    model_path=snakemake.input.model,
+    seed=snakemake.params.seed,
+    tsne_png=snakemake.output.tsne,
+    embedding_tsv=snakemake.output.embedding,
+    threads=snakemake.threads,
+)

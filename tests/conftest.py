@@ -1,18 +1,41 @@
-"""Shared fixtures: paths of the real data in ../shared/data and a small generated demo study."""
+"""Shared fixtures: the real data in ../shared/data, the validated default config, a small demo study."""
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SLIDES = SHARED / "slides"
 CMU = SLIDES / "CMU-1-Small-Region.svs"
 
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def validated_config(config: dict | None = None) -> dict:
+    """A config as the workflow sees it: validated against the schema, every default filled in.
+
+    Without an argument, the committed demo config (config/config.yaml).
+    """
+    from slidesnake.config import validate_config
+
+    if config is None:
+        config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = copy.deepcopy(config)
+    validate_config(config, SCHEMA)
+    return config
+
+
+def defaults(section: str) -> dict:
+    """One section of the default config, with the schema's defaults (e.g. ``defaults("tissue")``)."""
+    return validated_config()[section]
 
 
 @pytest.fixture(scope="session")

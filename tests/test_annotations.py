@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from slidesnake.annotations import label_tiles, read_annotations
-from slidesnake.slide import SlideError, read_slide_info
+from conftest import defaults
+from slidesnake.annotations import read_annotations, tile_labels
+from slidesnake.errors import AnnotationError, SlideError
+from slidesnake.settings import LabelSettings, ResolutionPolicy
+from slidesnake.wsi import plan_tiling, read_slide_info
 
 SQUARE = [[100, 100], [300, 100], [300, 300], [100, 300], [100, 100]]
 HOLE = [[150, 150], [250, 150], [250, 250], [150, 250], [150, 150]]
@@ -33,8 +36,24 @@ def _tiles(*corners: tuple[float, float]) -> pd.DataFrame:
     return pd.DataFrame(corners, columns=["x0", "y0"])
 
 
+def _settings(class_map=None, unannotated="normal", min_fraction=0.5) -> LabelSettings:
+    return LabelSettings(
+        source="annotations",
+        classes=("normal", "tumor"),
+        annotation_classes=class_map or {"Tumor": "tumor"},
+        unannotated=unannotated,
+        min_fraction=min_fraction,
+    )
+
+
+def labelled_tiles(tiles, size, regions, labels, slide_id="S1", path="S1.geojson") -> pd.DataFrame:
+    return tile_labels(
+        tiles, tile_size_level0=size, regions=regions, labels=labels, slide_id=slide_id, annotation_path=path
+    )
+
+
 def _label(tiles: pd.DataFrame, size: float, regions, min_fraction: float = 0.5) -> pd.DataFrame:
-    return label_tiles(tiles, size, regions, {"Tumor": "tumor"}, "normal", min_fraction, "S1", "S1.geojson")
+    return labelled_tiles(tiles, size, regions, _settings(min_fraction=min_fraction))
 
 
 # ----------------------------------------------------------------------------- read_annotations
@@ -191,7 +210,7 @@ def test_fractions_of_two_classes_and_no_unannotated_class():
     regions = [("Tumor", shapely.box(0, 0, 50, 100)), ("Stroma", shapely.box(50, 0, 80, 100))]
     class_map = {"Tumor": "tumor", "Stroma": "stroma"}
     tiles = _tiles((0, 0), (500, 500))
-    labelled = label_tiles(tiles, 100, regions, class_map, None, 0.4, "S1", "S1.geojson")
+    labelled = labelled_tiles(tiles, 100, regions, _settings(class_map, None, 0.4))
     assert labelled["fraction_tumor"].tolist() == [0.5, 0.0]
     assert labelled["fraction_stroma"].tolist() == [0.3, 0.0]
     assert labelled["label"].tolist() == ["tumor", ""]
@@ -199,8 +218,8 @@ def test_fractions_of_two_classes_and_no_unannotated_class():
 
 def test_unknown_annotation_class_names_slide_and_file():
     regions = [("Tumor", shapely.box(0, 0, 10, 10)), ("Necrosis", shapely.box(20, 20, 30, 30))]
-    with pytest.raises(SlideError, match=r"slide 'S3'.*S3\.geojson.*Necrosis") as caught:
-        label_tiles(_tiles((0, 0)), 10, regions, {"Tumor": "tumor"}, "normal", 0.5, "S3", "ann/S3.geojson")
+    with pytest.raises(AnnotationError, match=r"slide 'S3'.*S3\.geojson.*Necrosis") as caught:
+        labelled_tiles(_tiles((0, 0)), 10, regions, _settings(), "S3", "ann/S3.geojson")
     assert caught.value.path == "ann/S3.geojson"
 
 
@@ -209,14 +228,14 @@ def test_unknown_annotation_class_names_slide_and_file():
 
 def test_labels_of_a_generated_demo_slide_agree_with_its_polygons(small_study):
     slide, annotations = small_study / "A01.svs", small_study / "A01.geojson"
-    info = read_slide_info(slide, "A01", target_mpp=0.5)
-    size = 64 * info.level0_per_target
+    info = read_slide_info(slide, "A01")
+    size = plan_tiling(info, ResolutionPolicy.from_config(defaults("resolution")), 64).tile_size_level0
     xs = np.arange(0, info.width - size + 1, size)
     ys = np.arange(0, info.height - size + 1, size)
     grid = pd.DataFrame([(x, y) for y in ys for x in xs], columns=["x0", "y0"])
     regions = read_annotations(annotations, "A01")
     assert regions and {name for name, _ in regions} == {"Tumor"}
-    labelled = label_tiles(grid, size, regions, {"Tumor": "tumor"}, "normal", 0.5, "A01", annotations)
+    labelled = labelled_tiles(grid, size, regions, _settings(), "A01", annotations)
 
     union = shapely.union_all([geom for _, geom in regions])
     tumor = labelled[labelled["label"] == "tumor"]

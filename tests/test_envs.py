@@ -65,28 +65,43 @@ def imported_modules(script: Path) -> set[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level:  # relative: a slidesnake module
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                todo.extend(_library_modules(base, node.module, node.names))
+                continue
             elif isinstance(node, ast.ImportFrom):
-                if node.level:  # relative: a slidesnake module
-                    todo.extend(_library_modules(node.module, node.names))
-                    continue
                 names = [node.module]
             else:
                 continue
             for name in names:
-                top = name.split(".")[0]
+                top, *rest = name.split(".")
                 if top == "slidesnake":
-                    todo.extend(
-                        _library_modules(".".join(name.split(".")[1:]) or None, getattr(node, "names", []))
-                    )
+                    todo.extend(_library_modules(LIBRARY, ".".join(rest) or None, getattr(node, "names", [])))
                 elif top not in sys.stdlib_module_names and top != "snakemake":
                     found.add(top)
     return found
 
 
-def _library_modules(module: str | None, names) -> list[Path]:
+def _module_file(base: Path, dotted: str) -> Path | None:
+    """The file of module ``dotted`` below the package folder ``base`` (a module or a package)."""
+    target = base.joinpath(*dotted.split("."))
+    for candidate in (target.with_suffix(".py"), target / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _library_modules(base: Path, module: str | None, names) -> list[Path]:
+    """The library files an import runs: the module, its packages' __init__ files, imported submodules."""
+    files = [base / "__init__.py"]
     if module:
-        return [LIBRARY / f"{module.replace('.', '/')}.py"]
-    return [LIBRARY / f"{alias.name}.py" for alias in names if (LIBRARY / f"{alias.name}.py").exists()]
+        parts = module.split(".")
+        files += [f for k in range(1, len(parts) + 1) if (f := _module_file(base, ".".join(parts[:k])))]
+        base = base.joinpath(*parts)
+    files += [f for alias in names if (f := _module_file(base, alias.name))]
+    return [f for f in files if f.is_file()]
 
 
 def rule_envs() -> list[tuple[str, Path, list[Path]]]:

@@ -7,7 +7,7 @@ from test_workflow import make_workdir, snakemake
 from conftest import CMU, SLIDES
 from slidesnake.demo import write_demo_slide
 from slidesnake.io import read_json
-from slidesnake.tiling import open_image, read_tile_index, store_attrs
+from slidesnake.store import TileStore
 
 pytestmark = pytest.mark.workflow
 
@@ -55,10 +55,10 @@ def test_good_slides_are_tiled_completely(mixed_run):
         info = read_json(workdir / "results" / "slides" / slide_id / "info.json")
         qc = read_json(workdir / "results" / "slides" / slide_id / "tiling_qc.json")
         grid = pd.read_csv(workdir / "results" / "slides" / slide_id / "tile_grid.tsv", sep="\t")
-        index = read_tile_index(store)
+        index = TileStore(store).index
         assert len(index) == qc["tiles_written"] == grid["keep"].sum()
-        assert open_image(store).shape == (info["target_height"], info["target_width"], 3)
-        assert store_attrs(store)["reader"] == info["reader"] == "tifffile"
+        assert TileStore(store).image.shape == (qc["target_height"], qc["target_width"], 3)
+        assert TileStore(store).attrs["reader"] == info["reader"] == "tifffile"
         written = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
         assert len(written) == len(index)
     assert read_json(workdir / "results" / "slides" / "boxes" / "info.json")["mpp_source"] == "sheet"

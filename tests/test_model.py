@@ -2,134 +2,138 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CMU
-from slidesnake.model import (
-    build_backbone,
-    build_model,
-    predict_probabilities,
-    set_determinism,
-    tile_dataset,
-    train_model,
-)
-from slidesnake.slide import read_slide_info
-from slidesnake.tiling import open_image, read_tiles, write_tile_store
+from conftest import CMU, defaults
+from slidesnake.entries import pixel_source, store_entries
+from slidesnake.errors import ModelError
+from slidesnake.model.build import build_backbone, build_model
+from slidesnake.model.data import pipeline
+from slidesnake.model.fit import predict_probabilities, set_determinism, train_model
+from slidesnake.settings import AugmentSettings, ModelSettings, ResolutionPolicy
+from slidesnake.store import TileStore, make_codec, write_tile_store
+from slidesnake.wsi import plan_tiling, read_slide_info
 
-SMALL = {"backbone": "small_cnn", "input_size": 32, "weights": None}
+
+def settings(**overrides) -> ModelSettings:
+    """The default model settings (the schema's) with some keys changed."""
+    return ModelSettings.from_config({**defaults("model"), "input_size": 32, "augment": None, **overrides})
+
+
+SMALL = settings()
+
+
+def backbone(name, input_size=64, weights=None):
+    return build_backbone(name, input_size=input_size, weights=weights, alpha=1.0)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     info = read_slide_info(CMU, "CMU-1")
+    plan = plan_tiling(info, ResolutionPolicy.from_config(defaults("resolution")), 64)
     grid = pd.DataFrame([(r, c) for r in range(4, 8) for c in range(2, 8)], columns=["row", "col"])
     grid["y"], grid["x"] = grid["row"] * 64, grid["col"] * 64
     grid["x0"], grid["y0"], grid["tissue_fraction"] = grid["x"], grid["y"], 1.0
     path = tmp_path_factory.mktemp("model") / "CMU-1.zarr"
-    write_tile_store(info, grid, 64, path)
-    return str(path), grid
+    codec = make_codec("zstd", jpeg_quality=90)
+    write_tile_store(info=info, plan=plan, tiles=grid, path=path, codec=codec, threads=1)
+    return str(path), store_entries(path)
+
+
+def tiles(path, entries, batch, labels=None, **options):
+    return pipeline(pixel_source(entries), batch_size=batch, labels=labels, **options)
 
 
 def test_model_outputs_class_probabilities():
-    model = build_model(SMALL, 64, ["normal", "tumor"])
+    model = build_model(SMALL, tile_size=64, classes=["normal", "tumor"])
     probabilities = model.predict(np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3)), verbose=0)
     assert probabilities.shape == (3, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("backbone", ["small_cnn", "mobilenet_v2"])
-def test_weights_load_from_a_local_file(tmp_path, backbone):
-    source, _ = build_backbone(backbone, 64, None)
-    path = tmp_path / f"{backbone}.weights.h5"
+@pytest.mark.parametrize("name", ["small_cnn", "mobilenet_v2"])
+def test_weights_load_from_a_local_file(tmp_path, name):
+    source, _ = backbone(name)
+    path = tmp_path / f"{name}.weights.h5"
     source.save_weights(path)
-    loaded, _ = build_backbone(backbone, 64, str(path))
-    fresh, _ = build_backbone(backbone, 64, None)
+    loaded, _ = backbone(name, weights=str(path))
+    fresh, _ = backbone(name)
     for a, b in zip(source.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert any(
         not np.array_equal(a, b) for a, b in zip(source.get_weights(), fresh.get_weights(), strict=True)
     )
-    model = build_model({"backbone": backbone, "input_size": 64, "weights": str(path)}, 64, ["a", "b", "c"])
+    model = build_model(
+        settings(backbone=name, input_size=64, weights=str(path)), tile_size=64, classes="abc"
+    )
     assert model.output_shape == (None, 3)
 
 
 def test_bad_weights_settings_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="weights file not found"):
-        build_backbone("small_cnn", 64, str(tmp_path / "missing.weights.h5"))
-    with pytest.raises(ValueError, match="no imagenet weights"):
-        build_backbone("small_cnn", 64, "imagenet")
-    with pytest.raises(ValueError, match="not one of"):
-        build_backbone("vgg99", 64, None)
+    with pytest.raises(ModelError, match="model: weights.*weights file not found"):
+        backbone("small_cnn", weights=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(ModelError, match="no imagenet weights"):
+        backbone("small_cnn", weights="imagenet")
+    with pytest.raises(ModelError, match="not one of"):
+        backbone("vgg99")
 
 
 def test_tile_dataset_streams_the_stored_pixels(store):
-    path, grid = store
-    entries = grid.assign(store=0)
-    batches = list(tile_dataset([path], entries, 64, 10, labels=np.arange(len(grid)) % 2))
+    path, entries = store
+    batches = list(tiles(path, entries, 10, labels=np.arange(len(entries)) % 2))
     assert [b[0].shape[0] for b in batches] == [10, 10, 4]
-    tiles = np.concatenate([b[0].numpy() for b in batches])
-    np.testing.assert_array_equal(tiles, read_tiles(open_image(path), grid, 64).astype(np.float32))
-    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in batches]), np.arange(len(grid)) % 2)
+    streamed = np.concatenate([b[0].numpy() for b in batches])
+    np.testing.assert_array_equal(streamed, TileStore(path).read_tiles(entries).astype(np.float32))
+    np.testing.assert_array_equal(
+        np.concatenate([b[1].numpy() for b in batches]), np.arange(len(entries)) % 2
+    )
 
 
 def test_training_is_deterministic_and_predictions_are_probabilities(store):
-    path, grid = store
-    entries = grid.assign(store=0)
-    labels = (grid["col"] >= 5).to_numpy().astype(int)
+    path, entries = store
+    labels = (entries["col"] >= 5).to_numpy().astype(int)
+    augment = AugmentSettings(flips=True, rotations=True, color_jitter=0.05)
+    two_epochs = settings(epochs=2, learning_rate=1e-3)
     histories, predictions = [], []
     for _ in range(2):
         set_determinism(3)
-        model = build_model(SMALL, 64, ["left", "right"])
-        train = tile_dataset([path], entries, 64, 8, labels, shuffle_seed=3, augment={"color_jitter": 0.05})
-        histories.append(train_model(model, train, None, {"epochs": 2, "learning_rate": 1e-3}))
-        predictions.append(predict_probabilities(model, tile_dataset([path], entries, 64, 8)))
+        model = build_model(SMALL, tile_size=64, classes=["left", "right"])
+        train = tiles(path, entries, 8, labels, shuffle_seed=3, augment=augment)
+        histories.append(train_model(model, train, None, settings=two_epochs, class_weight=None))
+        predictions.append(predict_probabilities(model, tiles(path, entries, 8)))
     pd.testing.assert_frame_equal(histories[0], histories[1])
     np.testing.assert_array_equal(predictions[0], predictions[1])
-    assert predictions[0].shape == (len(grid), 2)
+    assert predictions[0].shape == (len(entries), 2)
     assert list(histories[0]["epoch"]) == [1, 2]
 
 
 def test_frozen_phase_then_fine_tuning_of_the_last_layers(store, tmp_path):
-    path, grid = store
-    source, _ = build_backbone("small_cnn", 32, None)
+    path, entries = store
+    source, _ = backbone("small_cnn", 32)
     weights = tmp_path / "pretrained.weights.h5"
     source.save_weights(weights)
-    settings = {
-        "backbone": "small_cnn",
-        "input_size": 32,
-        "weights": str(weights),
-        "epochs": 3,
-        "learning_rate": 1e-3,
-        "frozen_epochs": 2,
-        "unfreeze": 3,
-        "optimizer": "sgd",
-    }
-    model = build_model(settings, 64, ["left", "right"])
-    labels = (grid["col"] >= 5).to_numpy().astype(int)
-    train = tile_dataset([path], grid.assign(store=0), 64, 8, labels, shuffle_seed=0)
-    history = train_model(model, train, None, settings)
+    transfer = settings(
+        weights=str(weights), epochs=3, learning_rate=1e-3, frozen_epochs=2, unfreeze=3, optimizer="sgd"
+    )
+    model = build_model(transfer, tile_size=64, classes=["left", "right"])
+    labels = (entries["col"] >= 5).to_numpy().astype(int)
+    train = tiles(path, entries, 8, labels, shuffle_seed=0)
+    history = train_model(model, train, None, settings=transfer, class_weight=None)
     assert history["phase"].tolist() == ["frozen", "frozen", "trained"]
     assert history["epoch"].tolist() == [1, 2, 3]
-    backbone = model.get_layer("backbone")
+    layers = model.get_layer("backbone").layers
     # the frozen epochs left the pretrained backbone as it was only if nothing else changed it since:
     # after fine-tuning, exactly the last 3 layers were trainable
-    assert [layer.trainable for layer in backbone.layers[-3:]] == [True, True, True]
-    assert not any(layer.trainable for layer in backbone.layers[:-3])
+    assert [layer.trainable for layer in layers[-3:]] == [True, True, True]
+    assert not any(layer.trainable for layer in layers[:-3])
 
 
 def test_frozen_backbone_does_not_change(store, tmp_path):
-    path, grid = store
-    settings = {
-        "backbone": "small_cnn",
-        "input_size": 32,
-        "weights": None,
-        "epochs": 1,
-        "learning_rate": 1e-2,
-        "frozen_epochs": 1,
-    }
-    model = build_model(settings, 64, ["left", "right"])
+    path, entries = store
+    frozen = settings(epochs=1, learning_rate=1e-2, frozen_epochs=1)
+    model = build_model(frozen, tile_size=64, classes=["left", "right"])
     before = [w.copy() for w in model.get_layer("backbone").get_weights()]
     head_before = model.get_layer("probabilities").get_weights()[0].copy()
-    train = tile_dataset([path], grid.assign(store=0), 64, 8, np.zeros(len(grid), int), shuffle_seed=0)
-    train_model(model, train, None, settings)
+    train = tiles(path, entries, 8, np.zeros(len(entries), int), shuffle_seed=0)
+    train_model(model, train, None, settings=frozen, class_weight=None)
     for a, b in zip(before, model.get_layer("backbone").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(head_before, model.get_layer("probabilities").get_weights()[0])
@@ -138,7 +142,7 @@ def test_frozen_backbone_does_not_change(store, tmp_path):
 def test_resnet50_caffe_preprocessing_survives_save_and_load(tmp_path):
     import keras
 
-    model = build_model({"backbone": "resnet50", "input_size": 64, "weights": None}, 64, ["a", "b"])
+    model = build_model(settings(backbone="resnet50", input_size=64), tile_size=64, classes=["a", "b"])
     model.save(tmp_path / "resnet.keras")
     loaded = keras.models.load_model(tmp_path / "resnet.keras")
     batch = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3)).astype("float32")

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from slidesnake.patches import PatchError, load_image, read_image, read_patch_dataset
+from slidesnake.errors import PatchError
+from slidesnake.patches import load_image, read_image
+from slidesnake.patches import read_patch_dataset as _read_patch_dataset
+from slidesnake.settings import PatchSettings, SplitSettings
 from slidesnake.splits import leakage_report, make_splits
 
 XRAY_CSV = SHARED / "xray" / "labels.csv"
@@ -13,9 +16,16 @@ NCT = SHARED / "tiles" / "nct-crc-he-100k"
 DUPLICATE = "PMC2584007_1752-1947-2-335-2"
 
 
+def read_patch_dataset(dataset, classes=None, **patches):
+    """read_patch_dataset with the ``patches:`` settings as keywords (unset ones as the schema's null)."""
+    values = dict.fromkeys(("root", "label_pattern", "labels_csv", "patient_pattern", "split_column"))
+    settings = PatchSettings.from_config({**values, "image_size": 224, **patches})
+    return _read_patch_dataset(dataset, patches=settings, classes=classes)
+
+
 @pytest.fixture(scope="module")
 def xray():
-    return read_patch_dataset("xray", labels_csv=XRAY_CSV, classes=["abd", "chest"])
+    return read_patch_dataset("xray", labels_csv=str(XRAY_CSV), classes=("abd", "chest"))
 
 
 def test_radiographs_load_with_labels_and_given_split(xray):
@@ -38,7 +48,15 @@ def test_radiograph_duplicate_pair_is_found_by_pixel_hash(xray):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_radiograph_duplicates_stay_on_one_side_of_new_splits(xray, seed):
-    splits = make_splits(xray, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=seed, dataset="xray")
+    settings = SplitSettings.from_config(
+        {
+            "seed": seed,
+            "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
+            "folds": 1,
+            "duplicates": "merge",
+        }
+    )
+    splits = make_splits(xray, settings=settings, dataset="xray")
     pair = splits[splits["item"].str.contains(DUPLICATE, regex=False)]
     assert len(pair) == 2 and pair["split"].nunique() == 1 and pair["group"].nunique() == 1
     report = leakage_report(splits)
@@ -62,7 +80,7 @@ def test_radiographs_are_grey_and_become_rgb(xray):
 
 
 def test_kather_2016_class_folders_load_eight_classes_with_patients_from_names():
-    table = read_patch_dataset("kather", root=KATHER, patient_pattern=r"CRC-Prim-HE-(?P<patient>\d+)")
+    table = read_patch_dataset("kather", root=str(KATHER), patient_pattern=r"CRC-Prim-HE-(?P<patient>\d+)")
     assert len(table) == 24
     assert table["label"].nunique() == 8
     assert (table["label"].value_counts() == 3).all()
@@ -72,42 +90,42 @@ def test_kather_2016_class_folders_load_eight_classes_with_patients_from_names()
 
 
 def test_nct_crc_he_loads_nine_classes_from_the_csv_and_from_file_names():
-    table = read_patch_dataset("nct", labels_csv=NCT / "labels.csv")
+    table = read_patch_dataset("nct", labels_csv=str(NCT / "labels.csv"))
     assert sorted(table["label"]) == ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
     assert all(read_image(p).shape == (224, 224, 3) for p in table["item"])
-    by_name = read_patch_dataset("nct", root=NCT, label_pattern=r"^(?P<label>[A-Z]+)-")
+    by_name = read_patch_dataset("nct", root=str(NCT), label_pattern=r"^(?P<label>[A-Z]+)-")
     assert by_name[["label", "content_hash"]].equals(table[["label", "content_hash"]])
 
 
 def test_crc_val_he_single_tile_labelled_from_its_name():
     table = read_patch_dataset(
-        "crc-val", root=SHARED / "tiles" / "crc-val-he-7k", label_pattern=r"7K-([A-Z]+)-"
+        "crc-val", root=str(SHARED / "tiles" / "crc-val-he-7k"), label_pattern=r"7K-([A-Z]+)-"
     )
     assert table["label"].tolist() == ["NORM"]
 
 
 def test_pattern_that_does_not_match_names_the_file():
     with pytest.raises(PatchError, match=r"patient_pattern.*does not match file '.*\.tif'"):
-        read_patch_dataset("kather", root=KATHER, patient_pattern=r"PATIENT-(\d+)")
+        read_patch_dataset("kather", root=str(KATHER), patient_pattern=r"PATIENT-(\d+)")
 
 
 def test_unknown_label_and_missing_inputs_are_clear_errors(tmp_path):
     with pytest.raises(PatchError, match=r"dataset 'nct': labels \['ADI'.*not in the dataset's classes"):
-        read_patch_dataset("nct", labels_csv=NCT / "labels.csv", classes=["TUM"])
+        read_patch_dataset("nct", labels_csv=str(NCT / "labels.csv"), classes=("TUM",))
     with pytest.raises(PatchError, match="labels CSV .* not found"):
-        read_patch_dataset("x", labels_csv=tmp_path / "labels.csv")
+        read_patch_dataset("x", labels_csv=str(tmp_path / "labels.csv"))
     with pytest.raises(PatchError, match="image folder .* not found"):
-        read_patch_dataset("x", root=tmp_path / "nothing")
+        read_patch_dataset("x", root=str(tmp_path / "nothing"))
     (tmp_path / "labels.csv").write_text("path,label\nmissing.png,a\n")
     with pytest.raises(PatchError, match="1 image file.*missing"):
-        read_patch_dataset("x", labels_csv=tmp_path / "labels.csv")
+        read_patch_dataset("x", labels_csv=str(tmp_path / "labels.csv"))
 
 
 def test_unreadable_image_is_named(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(PatchError, match=r"broken\.png: cannot be read"):
-        read_patch_dataset("x", root=tmp_path)
+        read_patch_dataset("x", root=str(tmp_path))
 
 
 def test_same_pixels_in_another_format_are_duplicates(tmp_path):
@@ -117,5 +135,5 @@ def test_same_pixels_in_another_format_are_duplicates(tmp_path):
     from PIL import Image
 
     Image.fromarray(read_image(source)).save(tmp_path / "a" / "two.png")
-    table = read_patch_dataset("x", root=tmp_path)
+    table = read_patch_dataset("x", root=str(tmp_path))
     assert table["content_hash"].nunique() == 1

@@ -1,52 +1,55 @@
 import dataclasses
 import tracemalloc
 
-import imagecodecs
 import numpy as np
 import openslide
 import pytest
 import tifffile
-from PIL import Image
 
 from conftest import CMU, SLIDES
 from slidesnake.demo import write_demo_slide
-from slidesnake.slide import (
-    READERS,
-    SlideError,
-    SlideReader,
-    area_resample,
-    choose_level,
-    read_slide_info,
-)
+from slidesnake.demo.svs import write_slide
+from slidesnake.errors import SlideError
+from slidesnake.settings import ResolutionPolicy
+from slidesnake.wsi import READERS, SlideReader, choose_level, plan_tiling, read_slide_info
+from slidesnake.wsi.resample import area_resample
+
+
+def plan(info, target_mpp=0.5, tile_size=128):
+    return plan_tiling(
+        info, ResolutionPolicy(target_mpp=target_mpp, tolerance=0.05, mpp_override=None), tile_size
+    )
 
 
 def test_cmu_metadata_and_resolution_decision():
-    info = read_slide_info(CMU, "CMU-1", target_mpp=0.5, tolerance=0.05)
+    info = read_slide_info(CMU, "CMU-1")
     assert info.vendor == "aperio"
     assert (info.width, info.height) == (2220, 2967)
     assert info.mpp_x == pytest.approx(0.499)
     assert info.mpp_source == "slide"
     assert info.objective_power == 20
     assert {"label", "macro", "thumbnail"} <= set(info.associated_images)
-    # 0.499 is within 5 % of 0.5: level 0 is used as it is, pixel for pixel
-    assert (info.level, info.scale, info.level0_per_target) == (0, 1.0, 1.0)
-    assert info.tile_mpp == pytest.approx(0.499)
-    assert (info.target_width, info.target_height) == (2220, 2967)
     assert len(info.sha256) == 64
+    # 0.499 is within 5 % of 0.5: level 0 is used as it is, pixel for pixel
+    decision = plan(info)
+    assert (decision.level, decision.scale, decision.level0_per_target) == (0, 1.0, 1.0)
+    assert decision.tile_mpp == pytest.approx(0.499)
+    assert (decision.target_width, decision.target_height) == (2220, 2967)
+    assert decision.grid_shape == (2967 // 128, 2220 // 128)
 
 
 def test_cmu_coarser_target_is_resampled():
-    info = read_slide_info(CMU, "CMU-1", target_mpp=1.0, tolerance=0.05)
-    assert info.level == 0
-    assert info.scale == pytest.approx(1.0 / 0.499)
-    assert info.tile_mpp == pytest.approx(1.0)
-    assert info.target_width == int(2220 * 0.499)
+    decision = plan(read_slide_info(CMU, "CMU-1"), target_mpp=1.0)
+    assert decision.level == 0
+    assert decision.scale == pytest.approx(1.0 / 0.499)
+    assert decision.tile_mpp == pytest.approx(1.0)
+    assert decision.target_width == int(2220 * 0.499)
 
 
 def test_reader_matches_openslide_pixel_for_pixel():
     info = read_slide_info(CMU, "CMU-1")
     reader = SlideReader(info)
-    tile = reader.read_target(1000, 700, 64, 48)
+    tile = reader.read_target(plan(info), 1000, 700, 64, 48)
     reference = np.asarray(openslide.OpenSlide(str(CMU)).read_region((700, 1000), 0, (48, 64)))[..., :3]
     assert tile.shape == (64, 48, 3)
     np.testing.assert_array_equal(tile, reference)
@@ -65,13 +68,14 @@ def test_generic_tiff_without_mpp_is_an_error_naming_slide_and_file():
 
 
 def test_generic_tiff_works_with_an_override():
-    info = read_slide_info(SLIDES / "boxes-generic.tiff", "boxes", target_mpp=1.0, config_mpp=0.25)
+    info = read_slide_info(SLIDES / "boxes-generic.tiff", "boxes", mpp_override=0.25)
     assert info.mpp_source == "config"
     assert info.vendor == "generic-tiff"
     assert len(info.level_dimensions) == 4
     # level 2 (downsample 4) is exactly 1.0 um/px: used as it is
-    assert (info.level, info.scale) == (2, 1.0)
-    info = read_slide_info(SLIDES / "boxes-generic.tiff", "boxes", sheet_mpp=0.5, config_mpp=0.25)
+    decision = plan(info, target_mpp=1.0)
+    assert (decision.level, decision.scale) == (2, 1.0)
+    info = read_slide_info(SLIDES / "boxes-generic.tiff", "boxes", sheet_mpp=0.5, mpp_override=0.25)
     assert info.mpp_source == "sheet"
 
 
@@ -115,34 +119,10 @@ def test_choose_level(mpp, downsamples, target, expected):
 
 
 def write_j2k_svs(path, rgb, compression, tile=128):
-    """An Aperio SVS whose tiles are JPEG 2000 codestreams: 33003 (YCbCr) or 33005 (RGB)."""
-    height, width = rgb.shape[:2]
-
-    def tiles():
-        for y in range(0, height, tile):
-            for x in range(0, width, tile):
-                block = np.full((tile, tile, 3), 255, np.uint8)
-                part = rgb[y : y + tile, x : x + tile]
-                block[: part.shape[0], : part.shape[1]] = part
-                if compression == 33003:
-                    block = np.asarray(Image.fromarray(block).convert("YCbCr"))
-                yield imagecodecs.jpeg2k_encode(block, level=40, codecformat="J2K", mct=False)
-
-    description = (
-        f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] ({tile}x{tile}) "
-        "J2K/YUV16 Q=70|AppMag = 20|MPP = 0.499"
+    """An Aperio SVS whose tiles are JPEG 2000 codestreams (YCbCr or RGB)."""
+    write_slide(
+        path, rgb, mpp=0.499, compression=compression, quality=70, tile=tile, pyramid=False, thumbnail=False
     )
-    with tifffile.TiffWriter(path) as tiff:
-        tiff.write(
-            tiles(),
-            shape=rgb.shape,
-            dtype="uint8",
-            tile=(tile, tile),
-            compression=compression,
-            photometric="rgb",
-            description=description,
-            metadata=None,
-        )
     return path
 
 
@@ -158,10 +138,10 @@ def slides(tmp_path_factory):
     return {
         "cmu-jpeg": (CMU, {}, [0]),
         # boxes: levels 2 and 3 have non-integer downsamples, where OpenSlide reads at sub-pixel offsets
-        "boxes-deflate": (SLIDES / "boxes-generic.tiff", {"config_mpp": 0.25}, [0, 1]),
+        "boxes-deflate": (SLIDES / "boxes-generic.tiff", {"mpp_override": 0.25}, [0, 1]),
         "demo-svs": (folder / "A01.svs", {}, [0, 1]),
-        "j2k-ycbcr": (write_j2k_svs(folder / "j2k-33003.svs", cmu_crop(), 33003), {}, [0]),
-        "j2k-rgb": (write_j2k_svs(folder / "j2k-33005.svs", cmu_crop(), 33005), {}, [0]),
+        "j2k-ycbcr": (write_j2k_svs(folder / "j2k-33003.svs", cmu_crop(), "jpeg2000-ycbcr"), {}, [0]),
+        "j2k-rgb": (write_j2k_svs(folder / "j2k-33005.svs", cmu_crop(), "jpeg2000-rgb"), {}, [0]),
     }
 
 
@@ -190,7 +170,10 @@ def test_fast_path_and_openslide_give_the_same_pixels(slides, name):
                 fast.read_level(level, x, y, w, h), slow.read_level(level, x, y, w, h), f"{level=} {x=} {y=}"
             )
     assert (fast.read_level(0, info.width + 5, 0, 10, 10) == 255).all()
-    np.testing.assert_array_equal(fast.read_target(3, 5, 40, 30), slow.read_target(3, 5, 40, 30))
+    decision = plan(info)
+    np.testing.assert_array_equal(
+        fast.read_target(decision, 3, 5, 40, 30), slow.read_target(decision, 3, 5, 40, 30)
+    )
 
 
 def test_j2k_tiles_decode_to_the_image(slides):
@@ -203,12 +186,10 @@ def test_j2k_tiles_decode_to_the_image(slides):
 def test_a_tiff_layout_outside_the_fast_path_is_read_by_openslide(tmp_path):
     rgba = np.dstack([cmu_crop(), np.full((300, 400), 255, np.uint8)])
     path = tmp_path / "rgba.tiff"
-    tifffile.imwrite(
-        path, rgba, tile=(64, 64), compression="zlib", photometric="rgb", extrasamples=["unassalpha"]
-    )
-    info = read_slide_info(path, "rgba", config_mpp=0.5)
+    write_slide(path, rgba, mpp=None, vendor="generic", compression="deflate", tile=64, pyramid=False)
+    info = read_slide_info(path, "rgba", mpp_override=0.5)
     assert (info.vendor, info.reader) == ("generic-tiff", "openslide")
-    np.testing.assert_array_equal(SlideReader(info).read_target(0, 0, 300, 400), cmu_crop())
+    np.testing.assert_array_equal(SlideReader(info).read_target(plan(info), 0, 0, 300, 400), cmu_crop())
 
 
 def test_bad_slides_fail_with_either_reader():
@@ -220,25 +201,14 @@ def test_bad_slides_fail_with_either_reader():
 
 
 def write_single_level_tiff(path, width, height, tile=256):
-    """A single-level generic tiled TIFF (JPEG), written tile by tile: never whole in memory."""
+    """A single-level generic tiled TIFF (JPEG) at 0.25 um/px, written tile by tile: never whole in memory."""
     patch = np.ascontiguousarray(tifffile.imread(CMU, key=0)[:tile, :tile])
-
-    def tiles():
-        for y in range(0, height, tile):
-            for x in range(0, width, tile):
-                yield patch if (x // tile + y // tile) % 3 else np.full_like(patch, 240)
-
-    tifffile.imwrite(
-        path,
-        tiles(),
-        shape=(height, width, 3),
-        dtype="uint8",
-        tile=(tile, tile),
-        compression="jpeg",
-        photometric="rgb",
-        resolution=(1e4 / 0.25, 1e4 / 0.25),
-        resolutionunit="CENTIMETER",
+    tiles = (
+        patch if (x // tile + y // tile) % 3 else np.full_like(patch, 240)
+        for y in range(0, height, tile)
+        for x in range(0, width, tile)
     )
+    write_slide(path, tiles=tiles, shape=(height, width, 3), mpp=0.25, vendor="generic", tile=tile)
     return path
 
 
@@ -273,16 +243,8 @@ def test_area_resample_by_pieces_equals_the_whole():
 
 
 def test_implausible_mpp_is_an_error_unless_overridden(tmp_path):
-    path = tmp_path / "odd.tiff"
-    tifffile.imwrite(
-        path,
-        cmu_crop(),
-        tile=(64, 64),
-        compression="zlib",
-        photometric="rgb",
-        resolution=(1e4 / 100, 1e4 / 100),  # 100 um/px: no scanner does that
-        resolutionunit="CENTIMETER",
-    )
+    path = tmp_path / "odd.tiff"  # 100 um/px: no scanner does that
+    write_slide(path, cmu_crop(), mpp=100, vendor="generic", compression="deflate", tile=64, pyramid=False)
     with pytest.raises(SlideError, match=r"slide 'odd'.*odd\.tiff.*mpp-x=100"):
         read_slide_info(path, "odd")
     info = read_slide_info(path, "odd", sheet_mpp=0.5)

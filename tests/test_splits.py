@@ -6,9 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slidesnake.splits import SplitError, class_balance, leakage_groups, leakage_report, make_splits
+from slidesnake.errors import SplitError
+from slidesnake.settings import SplitSettings
+from slidesnake.splits import class_balance, leakage_groups, leakage_report, slides_sharing_tiles
+from slidesnake.splits import make_splits as _make_splits
 
 FRACTIONS = {"train": 0.5, "val": 0.25, "test": 0.25}
+
+
+def make_splits(items, fractions, *, folds=1, seed=0, dataset="d", duplicates="merge", identical=None):
+    """make_splits with the settings spelled out as keywords (the config's values)."""
+    settings = SplitSettings.from_config(
+        {"seed": seed, "fractions": fractions, "folds": folds, "duplicates": duplicates}
+    )
+    return _make_splits(items, settings=settings, dataset=dataset, identical=identical)
 
 
 def _items(patients: int = 20, seed: int = 0) -> pd.DataFrame:
@@ -95,7 +106,7 @@ def test_identical_items_of_two_patients_are_merged():
     items = _items()
     # P00_0 and P01_0 (two patients, two labels) hold the same bytes
     items.loc[items["item"] == "P01_0", "content_hash"] = "h0_0"
-    groups = leakage_groups(items.sort_values("item").reset_index(drop=True))
+    groups = leakage_groups(items.sort_values("item").reset_index(drop=True), duplicates="merge")
     assert groups.nunique() == items["patient_id"].nunique() - 1
     for seed in range(5):
         table = make_splits(items, FRACTIONS, folds=2, seed=seed, duplicates="merge")
@@ -222,3 +233,13 @@ def test_items_sharing_content_outside_the_hash_are_merged_and_checked():
         make_splits(
             items, {"train": 0.5, "val": 0.25, "test": 0.25}, duplicates="error", identical=shared_tile
         )
+
+
+def test_slides_sharing_a_tile_hash_are_found():
+    hashes = [
+        pd.DataFrame({"item": "S1", "hash": [1, 2, 3]}),
+        pd.DataFrame({"item": "S1-copy", "hash": [3]}),
+        pd.DataFrame({"item": "other", "hash": [12345]}),
+    ]
+    assert slides_sharing_tiles(hashes) == [["S1", "S1-copy"]]
+    assert slides_sharing_tiles([]) == []

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
-from slidesnake.study import SHEET_COLUMNS, StudyError, check_sheet, model_config, read_sheet
+from conftest import ROOT, SCHEMA, validated_config
+from slidesnake.config import validate_config
+from slidesnake.errors import StudyError
+from slidesnake.settings import model_settings
+from slidesnake.study import SHEET_COLUMNS, check_sheet, read_sheet
 
 HEADER = "slide_id\tpatient_id\tdataset\tpath\tannotations"
 GOOD_ROWS = [
@@ -22,7 +25,7 @@ GOOD_ROWS = [
 
 @pytest.fixture
 def config() -> dict:
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return validated_config()
 
 
 @pytest.fixture
@@ -189,16 +192,47 @@ def test_several_problems_are_reported_together(tmp_path, config):
         assert sum(expected in line for line in lines) == 1, expected
 
 
-# ----------------------------------------------------------------------------- model_config
+# ----------------------------------------------------------------------------- the config
 
 
-def test_model_config_merges_dataset_overrides_over_defaults(config):
-    config["datasets"]["site_b"]["model"] = {"backbone": "resnet50", "epochs": 2}
-    merged = model_config(config, "site_b")
-    assert merged["backbone"] == "resnet50" and merged["epochs"] == 2
-    for key in set(config["model"]) - {"backbone", "epochs"}:
-        assert merged[key] == config["model"][key]
-    assert set(merged) == set(config["model"])
+def test_model_settings_merge_dataset_overrides_over_defaults(config):
+    config["datasets"]["site_b"]["model"] = {
+        "backbone": "resnet50",
+        "epochs": 2,
+        "augment": {"color_jitter": 0.3},
+    }
+    merged = model_settings(config, "site_b")
+    assert merged.backbone == "resnet50" and merged.epochs == 2
+    assert merged.augment.color_jitter == 0.3 and merged.augment.flips == config["model"]["augment"]["flips"]
+    for key in set(config["model"]) - {"backbone", "epochs", "augment"}:
+        assert getattr(merged, key) == config["model"][key]
     # the defaults and the other dataset are untouched
-    assert config["model"]["backbone"] == "small_cnn" and config["model"]["epochs"] == 6
-    assert model_config(config, "site_a") == config["model"]
+    assert config["model"]["backbone"] == "small_cnn" and config["model"]["augment"]["color_jitter"] == 0.05
+    assert model_settings(config, "site_a").to_dict() == config["model"]
+
+
+def test_validation_fills_in_every_default_from_the_schema():
+    config = {
+        "datasets": {"d": {"labels": {"source": "patches", "classes": ["a", "b"]}, "positive_class": "a"}}
+    }
+    validate_config(config, SCHEMA)
+    assert config["tiling"] == {"tile_size": 128, "compressor": "zstd", "jpeg_quality": 90}
+    assert config["model"]["augment"] == {"flips": True, "rotations": True, "color_jitter": 0.05}
+    assert config["datasets"]["d"]["env"] == "tensorflow-cpu"
+    assert config["datasets"]["d"]["labels"]["unannotated"] is None
+
+
+def test_schema_errors_are_one_line_each_with_the_key_path(config):
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    raw["tiling"] = {"compressor": "gzip9", "tile_size": 8}
+    raw["model"] = {"unfreeze": "some"}
+    raw["datasets"]["site_a"]["labels"]["source"] = "folders"
+    with pytest.raises(StudyError) as caught:
+        validate_config(raw, SCHEMA)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "config:" and len(lines) == 5
+    assert any("config key 'tiling: compressor': 'gzip9' is not one of" in line for line in lines)
+    assert any("'tiling: tile_size': 8 is less than the minimum of 16" in line for line in lines)
+    assert any("'datasets: site_a: labels: source'" in line for line in lines)
+    assert any("'model: unfreeze': 'some' is not allowed here" in line for line in lines)
+    assert all(len(line) < 400 for line in lines)

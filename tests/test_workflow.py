@@ -1,6 +1,7 @@
 """Run the real workflow with Snakemake on a small generated study and check what it wrote."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,21 +15,18 @@ from PIL import Image
 
 from conftest import ROOT, SHARED
 from slidesnake.demo import demo_sheet
-from slidesnake.maps import read_probability_map
-from slidesnake.tiling import open_image, read_tile_index
+from slidesnake.store import TileStore
+from slidesnake.store.maps import read_probability_map
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TEST_STUDY = ROOT / ".test"
 
 
 def make_workdir(workdir: Path, sheet: Path, **overrides) -> Path:
-    """A study folder as a user has it: config/config.yaml (the default, adjusted) pointing at ``sheet``."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config.update(slides=str(sheet), demo_dir=None)
-    config["tiling"]["tile_size"] = 64
-    config["model"].update(input_size=64, epochs=4, batch_size=16)
-    for key, value in overrides.items():
-        config[key] = value
+    """A study folder as a user has it: the test study's config/config.yaml pointing at ``sheet``."""
+    config = yaml.safe_load((TEST_STUDY / "config" / "config.yaml").read_text())
+    config.update(slides=str(sheet), demo_dir=None, **overrides)
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return workdir
@@ -40,11 +38,19 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def study_run(small_study, tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("run"), small_study / "slides.tsv")
+def study_run(tmp_path_factory):
+    """The test study (.test/config: 12 small demo slides the workflow generates itself), run whole."""
+    workdir = tmp_path_factory.mktemp("run") / "study"
+    shutil.copytree(TEST_STUDY / "config", workdir / "config")
     done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
+
+
+@pytest.fixture(scope="module")
+def small_study(study_run):
+    """The folder of the test study's generated demo slides."""
+    return study_run / "resources" / "demo"
 
 
 def test_audit_table_records_the_resolution_policy(study_run):
@@ -62,10 +68,10 @@ def test_stores_hold_the_kept_tiles_one_chunk_each(study_run):
     slides = pd.read_csv(study_run / "results" / "slides.tsv", sep="\t").set_index("slide_id")
     for slide_id in ("A01", "B04"):
         store = study_run / "results" / "tiles" / f"{slide_id}.zarr"
-        image = open_image(store)
+        image = TileStore(store).image
         assert image.shape == (slides.at[slide_id, "target_height"], slides.at[slide_id, "target_width"], 3)
         assert image.chunks == (64, 64, 3)
-        index = read_tile_index(store)
+        index = TileStore(store).index
         assert len(index) == slides.at[slide_id, "tiles_kept"]
         written = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
         assert len(written) == len(index)
@@ -103,6 +109,8 @@ def test_each_dataset_has_its_model_and_metrics(study_run):
         assert used["dataset"] == dataset and used["classes"] == ["normal", "tumor"]
         metrics = pd.read_csv(study_run / "results" / "reports" / dataset / "metrics.tsv", sep="\t")
         assert list(metrics["split"]) == ["train", "val", "test"]
+        entries = pd.read_csv(study_run / "results" / "entries" / f"{dataset}.tsv", sep="\t")
+        assert metrics["n"].sum() == len(entries) and set(entries["label"]) == {"normal", "tumor"}
         # the demo's tumor texture is easy: even a few epochs separate it on held-out patients
         assert metrics.set_index("split").at["test", "auc"] > 0.8
         embedding = pd.read_csv(study_run / "results" / "reports" / dataset / "tsne.tsv", sep="\t")
@@ -132,15 +140,14 @@ def test_probability_maps_follow_the_tumor(study_run):
         assert heatmap.size[0] > 400
 
 
-def test_provenance_records_versions_config_and_sheet(study_run, small_study):
+def test_provenance_records_versions_config_and_sheet(study_run):
     import hashlib
 
     provenance = json.loads((study_run / "results" / "provenance.json").read_text())
     assert provenance["packages"]["snakemake"].startswith("9.")
     assert {"tensorflow", "tensorflow-cpu"} & set(provenance["packages"]) and "zarr" in provenance["packages"]
-    assert (
-        provenance["sheet"]["sha256"] == hashlib.sha256((small_study / "slides.tsv").read_bytes()).hexdigest()
-    )
+    sheet = study_run / "config" / "slides.tsv"
+    assert provenance["sheet"]["sha256"] == hashlib.sha256(sheet.read_bytes()).hexdigest()
     assert provenance["config"]["tiling"]["tile_size"] == 64
     assert len(provenance["workflow"]["commit"] or "") in (0, 40)
 
@@ -165,13 +172,14 @@ def test_default_config_dry_run_and_lint():
     assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr
 
 
-def test_committed_sheet_is_the_demo_study():
-    committed = pd.read_csv(ROOT / "config" / "slides.tsv", sep="\t")
-    pd.testing.assert_frame_equal(committed, demo_sheet("resources/demo"))
+def test_committed_sheets_are_the_demo_study():
+    for folder in (ROOT, TEST_STUDY):
+        committed = pd.read_csv(folder / "config" / "slides.tsv", sep="\t")
+        pd.testing.assert_frame_equal(committed, demo_sheet("resources/demo"))
 
 
-def test_bad_sheet_fails_before_any_job(small_study, tmp_path):
-    sheet = pd.read_csv(small_study / "slides.tsv", sep="\t")
+def test_bad_sheet_fails_before_any_job(tmp_path):
+    sheet = demo_sheet(tmp_path)
     sheet.loc[sheet["slide_id"] == "B01", "patient_id"] = "PA1"  # a patient in two datasets
     sheet.to_csv(tmp_path / "slides.tsv", sep="\t", index=False)
     workdir = make_workdir(tmp_path / "run", tmp_path / "slides.tsv")

@@ -15,7 +15,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
-from .slide import SlideError
+from .errors import AnnotationError
+from .settings import LabelSettings
 
 
 def _geojson_features(data: dict | list) -> list[dict]:
@@ -52,18 +53,18 @@ def read_annotations(path: str | Path, slide_id: str) -> list[tuple[str, shapely
 
     Raises
     ------
-    SlideError
+    AnnotationError
         When the file is missing or cannot be parsed, or a region has no class.
     """
     path = Path(path)
     if not path.is_file():
-        raise SlideError(slide_id, path, "annotation file not found (sheet column 'annotations')")
+        raise AnnotationError(slide_id, path, "annotation file not found (sheet column 'annotations')")
     try:
         if path.suffix.lower() == ".xml":
             return _read_asap(path)
         features = _geojson_features(json.loads(path.read_text()))
     except (ValueError, ET.ParseError) as err:
-        raise SlideError(slide_id, path, f"cannot parse annotations: {err}") from err
+        raise AnnotationError(slide_id, path, f"cannot parse annotations: {err}") from err
     regions = []
     for number, feature in enumerate(features):
         geometry = shape(feature["geometry"])
@@ -71,7 +72,7 @@ def read_annotations(path: str | Path, slide_id: str) -> list[tuple[str, shapely
             continue
         name = _feature_class(feature)
         if not name:
-            raise SlideError(slide_id, path, f"feature {number} has no 'classification.name'")
+            raise AnnotationError(slide_id, path, f"feature {number} has no 'classification.name'")
         regions.append((name, shapely.make_valid(geometry)))
     return regions
 
@@ -90,13 +91,12 @@ def _read_asap(path: Path) -> list[tuple[str, shapely.Geometry]]:
     return regions
 
 
-def label_tiles(
+def tile_labels(
     index: pd.DataFrame,
+    *,
     tile_size_level0: float,
     regions: list[tuple[str, shapely.Geometry]],
-    class_map: dict[str, str],
-    unannotated: str | None,
-    min_fraction: float,
+    labels: LabelSettings,
     slide_id: str,
     annotation_path: str | Path,
 ) -> pd.DataFrame:
@@ -110,13 +110,12 @@ def label_tiles(
         Tile side in level-0 pixels.
     regions : list of (str, shapely.Geometry)
         Annotation class names and regions, from :func:`read_annotations`.
-    class_map : dict
-        Annotation class name -> dataset class.
-    unannotated : str or None
-        Class of tiles no region touches; None leaves them unlabelled.
-    min_fraction : float
-        A tile takes a class when at least this fraction of its area lies in
-        that class's regions; tiles partly covered, but less, stay unlabelled.
+    labels : LabelSettings
+        ``annotation_classes`` (annotation class name -> dataset class),
+        ``unannotated`` (class of tiles no region touches; None leaves them
+        unlabelled) and ``min_fraction`` (a tile takes a class when at least
+        this fraction of its area lies in that class's regions; tiles partly
+        covered, but less, stay unlabelled).
     slide_id, annotation_path : str
         For error messages.
 
@@ -128,12 +127,13 @@ def label_tiles(
 
     Raises
     ------
-    SlideError
-        When an annotation's class is not in ``class_map``.
+    AnnotationError
+        When an annotation's class is not in ``annotation_classes``.
     """
+    class_map, unannotated = labels.annotation_classes, labels.unannotated
     unknown = sorted({name for name, _ in regions} - set(class_map))
     if unknown:
-        raise SlideError(
+        raise AnnotationError(
             slide_id,
             annotation_path,
             f"annotation classes {unknown} are not in the dataset's 'annotation_classes' {sorted(class_map)}",
@@ -154,11 +154,11 @@ def label_tiles(
     best = fractions.argmax(axis=1) if classes else np.zeros(len(index), int)
     best_fraction = fractions.max(axis=1) if classes else np.zeros(len(index))
     covered = fractions.sum(axis=1) if classes else np.zeros(len(index))
-    labels = np.full(len(index), "", dtype=object)
+    assigned = np.full(len(index), "", dtype=object)
     if classes:
-        take = best_fraction >= min_fraction
-        labels[take] = np.asarray(classes, dtype=object)[best[take]]
+        take = best_fraction >= labels.min_fraction
+        assigned[take] = np.asarray(classes, dtype=object)[best[take]]
     if unannotated is not None:
-        labels[covered == 0] = unannotated
-    labelled["label"] = labels
+        assigned[covered == 0] = unannotated
+    labelled["label"] = assigned
     return labelled

@@ -13,7 +13,7 @@ def split_metrics(tiles: pd.DataFrame, classes: list[str], positive_class: str) 
     Parameters
     ----------
     tiles : pandas.DataFrame
-        Columns ``split``, ``label`` and ``p_<class>`` for every class.
+        Columns ``split``, ``item``, ``label`` and ``p_<class>`` for every class.
     classes : list of str
         Class names in model output order.
     positive_class : str
@@ -22,8 +22,8 @@ def split_metrics(tiles: pd.DataFrame, classes: list[str], positive_class: str) 
     Returns
     -------
     pandas.DataFrame
-        Columns ``split``, ``n`` (tiles or images), ``slides`` (when ``tiles`` has a
-        ``slide_id`` column), ``accuracy``, ``balanced_accuracy``, ``f1``, ``auc``
+        Columns ``split``, ``n`` (tiles or images), ``items`` (slides or images),
+        ``accuracy``, ``balanced_accuracy``, ``f1``, ``auc``
         (NaN where a split has a single class).
     """
     rows = []
@@ -36,9 +36,7 @@ def split_metrics(tiles: pd.DataFrame, classes: list[str], positive_class: str) 
         truth = part["label"].to_numpy()
         positive = truth == positive_class
         both = 0 < positive.sum() < len(positive)
-        row = {"split": split, "n": len(part)}
-        if "slide_id" in part:
-            row["slides"] = part["slide_id"].nunique()
+        row = {"split": split, "n": len(part), "items": part["item"].nunique()}
         rows.append(
             row
             | {

@@ -6,7 +6,6 @@ fly for training, such as the Kather colorectal tiles or chest/abdomen radiograp
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -15,11 +14,11 @@ import pandas as pd
 import tifffile
 from PIL import Image
 
+from .checksums import pixel_hash
+from .errors import PatchError
+from .settings import PatchSettings
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
-
-
-class PatchError(ValueError):
-    """A patch folder, CSV or image that cannot be used, named in the message."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -63,14 +62,6 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((size, size), method))
 
 
-def pixel_hash(path: str | Path) -> str:
-    """SHA-256 of an image's decoded pixels and shape: equal for identical images in any encoding."""
-    pixels = read_image(path)
-    digest = hashlib.sha256(str(pixels.shape).encode())
-    digest.update(pixels.tobytes())
-    return digest.hexdigest()
-
-
 def _images_in(folder: Path) -> list[Path]:
     return [f for f in sorted(folder.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
 
@@ -104,12 +95,7 @@ def _from_csv(csv: Path) -> pd.DataFrame:
 
 
 def read_patch_dataset(
-    dataset: str,
-    root: str | Path | None = None,
-    labels_csv: str | Path | None = None,
-    patient_pattern: str | None = None,
-    classes: list[str] | None = None,
-    label_pattern: str | None = None,
+    dataset: str, *, patches: PatchSettings, classes: tuple[str, ...] | None
 ) -> pd.DataFrame:
     """List the images of a patch-folder dataset with their label, patient and content hash.
 
@@ -117,29 +103,24 @@ def read_patch_dataset(
     ----------
     dataset : str
         The dataset's name, for error messages.
-    root : str or Path, optional
-        A folder with one subfolder of images per class.
-    labels_csv : str or Path, optional
-        A CSV with columns ``path`` (relative to the CSV's folder) and
-        ``label``, optionally ``patient_id`` (or ``patient``); used instead of
-        class subfolders.
-    patient_pattern : str, optional
-        A regular expression searched in each file name; its group ``patient``
-        (or its first group, or the whole match) is the patient id. Without a
-        patient column or pattern every image is its own patient.
-    classes : list of str, optional
-        The dataset's classes; a label outside them is an error.
-    label_pattern : str, optional
-        With ``root``: take every image below ``root`` and its label from this
-        regular expression on the file name (group ``label``, or the first
-        group), instead of from class subfolders.
+    patches : PatchSettings
+        ``root`` (a folder with one subfolder of images per class), or
+        ``labels_csv`` (columns ``path`` relative to the CSV's folder, ``label``,
+        optionally ``patient_id`` or ``patient``); ``label_pattern`` (with
+        ``root``: label every image below it from this regular expression on
+        its file name, group ``label`` or the first group);
+        ``patient_pattern`` (a regular expression on the file name whose group
+        ``patient``, first group or whole match is the patient id; without a
+        patient column or pattern every image is its own patient).
+    classes : tuple of str or None
+        The dataset's classes; a label outside them is an error (None: any label).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``item`` (the image path), ``label``, ``patient_id`` and
-        ``content_hash`` (of the decoded pixels), sorted by item, plus any
-        other CSV columns.
+        ``content_hash`` (:func:`~slidesnake.checksums.pixel_hash` of the decoded
+        pixels), sorted by item, plus any other CSV columns.
 
     Raises
     ------
@@ -147,6 +128,7 @@ def read_patch_dataset(
         For a missing folder or file, an unknown label, or a file name the
         pattern does not match.
     """
+    root, labels_csv, patient_pattern = patches.root, patches.labels_csv, patches.patient_pattern
     if labels_csv:
         csv = Path(labels_csv)
         if not csv.is_file():
@@ -158,7 +140,8 @@ def read_patch_dataset(
         folder = Path(root or "")
         if not root or not folder.is_dir():
             raise PatchError(f"dataset {dataset!r}: image folder {folder} not found (config 'patches: root')")
-        table = _from_names(folder, label_pattern, dataset) if label_pattern else _from_folders(folder)
+        pattern = patches.label_pattern
+        table = _from_names(folder, pattern, dataset) if pattern else _from_folders(folder)
     if table.empty:
         raise PatchError(f"dataset {dataset!r}: no images found in {labels_csv or root}")
     absent = [p for p in table["path"] if not Path(p).is_file()]
@@ -177,7 +160,7 @@ def read_patch_dataset(
             _name_part(Path(p), patient_pattern, "patient", dataset) if patient_pattern else Path(p).name
             for p in table["path"]
         ]
-    table["content_hash"] = [pixel_hash(p) for p in table["path"]]
+    table["content_hash"] = [pixel_hash(read_image(p)) for p in table["path"]]
     table = table.rename(columns={"path": "item"})
     first = ["item", "label", "patient_id", "content_hash"]
     return table[first + [c for c in table if c not in first]].sort_values("item").reset_index(drop=True)

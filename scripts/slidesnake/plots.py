@@ -23,6 +23,7 @@ def _save(fig: plt.Figure, path: str) -> None:
 def heatmap_figure(
     thumbnail: np.ndarray,
     grid: np.ndarray,
+    *,
     map_pixel_um: float,
     width_um: float,
     height_um: float,

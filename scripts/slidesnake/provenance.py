@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+from .checksums import file_sha256
 from .io import write_json
 
 PACKAGES = (
@@ -49,18 +51,18 @@ def git_state(folder: str | Path) -> dict:
     return {"commit": commit or None, "dirty": bool(git("status", "--porcelain")) if commit else None}
 
 
-def write_provenance(config: dict, sheet_path: str | None, workflow_dir: str, out_json: str) -> None:
+def write_provenance(
+    *, config: Mapping[str, Any], sheet_paths: Sequence[str], workflow_dir: str, out_json: str
+) -> None:
     """Write what a study run was made with: versions, commit, platform, config and sheet checksum."""
-    sheet = None
-    if sheet_path:
-        sheet = {"path": sheet_path, "sha256": hashlib.sha256(Path(sheet_path).read_bytes()).hexdigest()}
+    sheets = [{"path": path, "sha256": file_sha256(path)} for path in sheet_paths]
     write_json(
         {
             "workflow": git_state(workflow_dir),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "packages": {p: v for p in PACKAGES if (v := _version(p))},
-            "sheet": sheet,
+            "sheet": sheets[0] if sheets else None,
             "config": config,
         },
         out_json,

@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .errors import SplitError
+from .settings import Duplicates, SplitSettings
+
 SPLITS = ("train", "val", "test")
-
-
-class SplitError(ValueError):
-    """A dataset that cannot be split as the config asks."""
 
 
 def identical_sets(items: pd.DataFrame, identical: list[list[str]] | None = None) -> list[list[str]]:
@@ -43,7 +42,7 @@ def identical_sets(items: pd.DataFrame, identical: list[list[str]] | None = None
 
 
 def leakage_groups(
-    items: pd.DataFrame, duplicates: str = "merge", identical: list[list[str]] | None = None
+    items: pd.DataFrame, *, duplicates: Duplicates, identical: list[list[str]] | None = None
 ) -> pd.Series:
     """Group items that must stay together: same patient, or identical content.
 
@@ -109,11 +108,9 @@ def _fold_of(labels: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -
 
 def make_splits(
     items: pd.DataFrame,
-    fractions: dict[str, float],
-    folds: int = 1,
-    seed: int = 0,
-    dataset: str = "",
-    duplicates: str = "merge",
+    *,
+    settings: SplitSettings,
+    dataset: str,
     identical: list[list[str]] | None = None,
 ) -> pd.DataFrame:
     """Split a dataset's items into train/val/test (and k folds), grouped and stratified.
@@ -122,18 +119,15 @@ def make_splits(
     ----------
     items : pandas.DataFrame
         Columns ``item``, ``patient_id``, ``label`` and optionally ``content_hash``.
-    fractions : dict
-        Wanted share of groups for ``train``, ``val`` and ``test`` (they are
-        reached as closely as whole groups allow).
-    folds : int
-        With 2 or more, the non-test items are also split into this many
-        folds (column ``fold``); test items get fold -1.
-    seed : int
-        Seed of the shuffling: the same items and seed give the same splits.
+    settings : SplitSettings
+        ``fractions``: wanted share of groups for train, val and test (reached
+        as closely as whole groups allow); ``folds``: with 2 or more, the
+        non-test items are also split into this many folds (column ``fold``;
+        test items get fold -1); ``seed``: the same items and seed give the
+        same splits; ``duplicates``: how identical items are treated (see
+        :func:`leakage_groups`).
     dataset : str
         For error messages.
-    duplicates : str
-        How identical items are treated (see :func:`leakage_groups`).
     identical : list of list of str, optional
         Further sets of identical items (see :func:`identical_sets`).
 
@@ -147,9 +141,10 @@ def make_splits(
     SplitError
         When a class has too few patient groups for the requested split.
     """
+    fractions, folds, seed = settings.fractions, settings.folds, settings.seed
     table = items.sort_values("item").reset_index(drop=True)
-    table["group"] = leakage_groups(table, duplicates, identical).to_numpy()
-    wanted = [s for s in SPLITS if fractions.get(s, 0) > 0]
+    table["group"] = leakage_groups(table, duplicates=settings.duplicates, identical=identical).to_numpy()
+    wanted = [s for s in SPLITS if fractions.of(s) > 0]
     needed = max(len(wanted), folds)
     groups_per_class = table.groupby("label")["group"].nunique()
     short = groups_per_class[groups_per_class < needed]
@@ -165,7 +160,7 @@ def make_splits(
     rest = np.ones(len(table), bool)
     remaining_share = 1.0
     for name in ("test", "val"):
-        share = fractions.get(name, 0.0)
+        share = fractions.of(name)
         if share <= 0:
             continue
         n_splits = max(2, round(remaining_share / share))
@@ -219,3 +214,23 @@ def class_balance(rows: pd.DataFrame) -> pd.DataFrame:
     table = rows.groupby(["split", "label"]).size().unstack(fill_value=0)
     table.columns.name = None
     return table.reindex([s for s in SPLITS if s in table.index]).reset_index()
+
+
+def slides_sharing_tiles(tile_hashes: list[pd.DataFrame]) -> list[list[str]]:
+    """Sets of slides that hold a tile with identical pixels (e.g. a re-scanned or re-saved copy).
+
+    Parameters
+    ----------
+    tile_hashes : list of pandas.DataFrame
+        Per slide, columns ``item`` (the slide) and ``hash`` (its tiles' pixel hashes).
+
+    Returns
+    -------
+    list of list of str
+        Each set sorted, only sets of two or more slides.
+    """
+    if not tile_hashes:
+        return []
+    hashes = pd.concat(tile_hashes, ignore_index=True).drop_duplicates()
+    shared = hashes.groupby("hash")["item"].agg(lambda names: tuple(sorted(names)))
+    return [list(names) for names in sorted(set(shared[shared.map(len) > 1]))]

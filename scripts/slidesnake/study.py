@@ -1,21 +1,21 @@
-"""Load and check a study: the slide sheet against the config, before any heavy work starts."""
+"""Load and check a study's slide sheet against its config, before any job starts."""
 
 from __future__ import annotations
 
-import copy
 import io
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from .errors import StudyError, listing
+
+#: Columns every slide sheet has (see config/README.md for the optional ones).
 SHEET_COLUMNS = ("slide_id", "patient_id", "dataset", "path")
 #: Slide ids become file names: ASCII letters, digits, '-', '_' and '.' only (as in the sheet schema).
 SLIDE_ID = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-class StudyError(ValueError):
-    """A sheet or config that does not describe a usable study."""
 
 
 def empty_sheet() -> pd.DataFrame:
@@ -27,6 +27,8 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     """Read a slide sheet (tab-separated) with every column as text; empty cells become None.
 
     Lines whose first character is ``#`` are comments; a ``#`` inside a cell is kept.
+    The ``mpp`` column is numeric; a value that is not a number is left as text
+    for :func:`check_sheet` to report.
     """
     lines = [line for line in Path(path).read_text().splitlines(keepends=True) if not line.startswith("#")]
     sheet = pd.read_csv(io.StringIO("".join(lines)), sep="\t", dtype=str, keep_default_na=False)
@@ -38,7 +40,7 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     return sheet
 
 
-def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide sheet") -> None:
+def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str = "slide sheet") -> None:
     """Check a slide sheet against the config and raise one error listing every problem.
 
     Checks: required columns and values, unique slide ids, known datasets, no
@@ -53,7 +55,8 @@ def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide shee
     problems: list[str] = []
     missing = [c for c in SHEET_COLUMNS if c not in sheet]
     if missing:
-        raise StudyError(f"{sheet_path}: missing column(s) {missing}; the sheet needs {list(SHEET_COLUMNS)}")
+        msg = f"{sheet_path}: missing column(s) {missing}; the sheet needs {list(SHEET_COLUMNS)}"
+        raise StudyError(msg)
     for column in SHEET_COLUMNS:
         empty = sheet.loc[sheet[column].isna(), "slide_id"].fillna("(no id)").tolist()
         if empty:
@@ -75,51 +78,43 @@ def check_sheet(sheet: pd.DataFrame, config: dict, sheet_path: str = "slide shee
             f"patient {patient!r} has slides in several datasets {names}; a patient belongs to one"
         )
     for dataset, cfg in datasets.items():
-        rows = sheet[sheet["dataset"] == dataset]
-        labels = cfg["labels"]
-        if labels["source"] == "patches":
-            if len(rows):
-                problems.append(
-                    f"dataset {dataset!r} is a patch folder, but slide(s) {rows['slide_id'].tolist()} name it"
-                )
-            if "patches" not in cfg:
-                problems.append(f"dataset {dataset!r} labels from patches but has no 'patches' section")
-            continue
-        if rows.empty:
-            problems.append(f"dataset {dataset!r} has no slides in the sheet")
-        if labels["source"] == "annotations":
-            column = sheet["annotations"] if "annotations" in sheet else pd.Series(None, index=sheet.index)
-            lacking = rows.loc[column.loc[rows.index].isna(), "slide_id"].tolist()
-            if lacking:
-                problems.append(
-                    f"dataset {dataset!r} labels from annotations, but column 'annotations' is "
-                    f"empty for slide(s) {lacking}"
-                )
-        else:
-            column = sheet["label"] if "label" in sheet else pd.Series(None, index=sheet.index)
-            wrong = [
-                s
-                for s, v in zip(rows["slide_id"], column.loc[rows.index], strict=True)
-                if v not in labels["classes"]
-            ]
-            if wrong:
-                problems.append(
-                    f"dataset {dataset!r} uses slide labels, but column 'label' is not one of "
-                    f"{labels['classes']} for slide(s) {wrong}"
-                )
+        problems += _dataset_problems(sheet, dataset, cfg)
     if problems:
-        raise StudyError(f"{sheet_path}:\n  - " + "\n  - ".join(problems))
+        raise StudyError(listing(sheet_path, problems))
 
 
-def model_config(config: dict, dataset: str) -> dict:
-    """The dataset's model settings: the config's ``model`` defaults updated by the dataset's ``model``.
+def _column(sheet: pd.DataFrame, name: str) -> pd.Series:
+    return sheet[name] if name in sheet else pd.Series(None, index=sheet.index, dtype=object)
 
-    Nested settings (``augment``) are merged key by key; the config is not modified.
-    """
-    merged = copy.deepcopy(config["model"])
-    for key, value in config["datasets"][dataset].get("model", {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key].update(value)
-        else:
-            merged[key] = value
-    return merged
+
+def _dataset_problems(sheet: pd.DataFrame, dataset: str, cfg: Mapping[str, Any]) -> list[str]:
+    """The sheet's problems with one dataset's slides."""
+    rows = sheet[sheet["dataset"] == dataset]
+    labels = cfg["labels"]
+    if labels["source"] == "patches":
+        problems = []
+        if len(rows):
+            problems.append(
+                f"dataset {dataset!r} is a patch folder, but slide(s) {rows['slide_id'].tolist()} name it"
+            )
+        if "patches" not in cfg:
+            problems.append(f"dataset {dataset!r} labels from patches but has no 'patches' section")
+        return problems
+    if rows.empty:
+        return [f"dataset {dataset!r} has no slides in the sheet"]
+    if labels["source"] == "annotations":
+        lacking = rows.loc[_column(sheet, "annotations").loc[rows.index].isna(), "slide_id"].tolist()
+        if lacking:
+            return [
+                f"dataset {dataset!r} labels from annotations, but column 'annotations' is "
+                f"empty for slide(s) {lacking}"
+            ]
+        return []
+    values = _column(sheet, "label").loc[rows.index]
+    wrong = [s for s, v in zip(rows["slide_id"], values, strict=True) if v not in labels["classes"]]
+    if wrong:
+        return [
+            f"dataset {dataset!r} uses slide labels, but column 'label' is not one of "
+            f"{labels['classes']} for slide(s) {wrong}"
+        ]
+    return []

@@ -8,53 +8,41 @@ from PIL import Image
 from scipy import ndimage
 from skimage import filters, morphology
 
-from .slide import SlideInfo
+from .settings import TissueSettings
+from .wsi import TilePlan
 
 
-def tissue_mask(
-    rgb: np.ndarray,
-    mpp: float,
-    max_brightness: float = 0.9,
-    min_saturation: float = 0.05,
-    closing_um: float = 16.0,
-    min_object_um2: float = 10000.0,
-) -> np.ndarray:
+def tissue_mask(rgb: np.ndarray, settings: TissueSettings) -> np.ndarray:
     """Find tissue in a low-resolution RGB image of a slide.
 
     A pixel is tissue when its saturation is above Otsu's threshold (and at least
     ``min_saturation``) and its brightness is below ``max_brightness``; the mask is
-    then closed, its holes filled and small objects removed.
+    then closed (radius ``closing_um``), its holes filled and pieces smaller than
+    ``min_object_um2`` removed.
 
     Parameters
     ----------
     rgb : numpy.ndarray
-        (row, column, 3) uint8 image of the whole slide.
-    mpp : float
-        Microns per pixel of ``rgb``.
-    max_brightness : float
-        Pixels brighter than this (HSV value, 0-1) are background.
-    min_saturation : float
-        Floor under Otsu's saturation threshold, so an empty slide stays empty.
-    closing_um : float
-        Radius of the closing, in microns.
-    min_object_um2 : float
-        Tissue pieces smaller than this area are dropped.
+        (row, column, 3) uint8 image of the whole slide at ``settings.mask_mpp``.
+    settings : TissueSettings
+        The thresholds and sizes.
 
     Returns
     -------
     numpy.ndarray
         (row, column) bool mask.
     """
+    mpp = settings.mask_mpp
     saturation, value = saturation_value(rgb)
-    threshold = min_saturation
+    threshold = min_saturation = settings.min_saturation
     if saturation.max() > saturation.min():
         threshold = max(filters.threshold_otsu(saturation), min_saturation)
-    mask = (saturation > threshold) & (value < max_brightness)
-    radius = max(1, round(closing_um / mpp))
+    mask = (saturation > threshold) & (value < settings.max_brightness)
+    radius = max(1, round(settings.closing_um / mpp))
     padded = np.pad(mask, radius, mode="reflect")  # so the closing does not eat tissue at the border
     mask = ndimage.binary_closing(padded, morphology.disk(radius))[radius:-radius, radius:-radius]
     mask = ndimage.binary_fill_holes(mask)
-    min_pixels = max(1, round(min_object_um2 / mpp**2))
+    min_pixels = max(1, round(settings.min_object_um2 / mpp**2))
     return morphology.remove_small_objects(mask, max_size=min_pixels)
 
 
@@ -78,7 +66,11 @@ def saturation_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return saturation, high * np.float32(1 / 255)
 
 
-def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float) -> pd.DataFrame:
+#: Columns of :func:`tile_grid`.
+GRID_COLUMNS = ("row", "col", "y", "x", "x0", "y0", "tissue_fraction")
+
+
+def tile_grid(plan: TilePlan, mask: np.ndarray, mask_mpp: float) -> pd.DataFrame:
     """List every whole tile of the target-resolution grid with its tissue fraction.
 
     Only tiles that lie entirely inside the slide are listed; the partial strip
@@ -86,10 +78,8 @@ def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float
 
     Parameters
     ----------
-    info : SlideInfo
-        The slide and its resolution decision.
-    tile_size : int
-        Tile side in target pixels.
+    plan : TilePlan
+        How the slide is tiled (tile size, target size, scale).
     mask : numpy.ndarray
         Tissue mask of the whole slide at ``mask_mpp``.
     mask_mpp : float
@@ -102,11 +92,11 @@ def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float
         corner in target pixels), ``x0``, ``y0`` (top-left corner in level-0
         pixels) and ``tissue_fraction``.
     """
-    rows = info.target_height // tile_size
-    cols = info.target_width // tile_size
+    tile_size = plan.tile_size
+    rows, cols = plan.grid_shape
     if rows == 0 or cols == 0:
-        return pd.DataFrame(columns=["row", "col", "y", "x", "x0", "y0", "tissue_fraction"])
-    mask_px_per_target = info.tile_mpp / mask_mpp
+        return pd.DataFrame(columns=list(GRID_COLUMNS))
+    mask_px_per_target = plan.tile_mpp / mask_mpp
     box = (0.0, 0.0, cols * tile_size * mask_px_per_target, rows * tile_size * mask_px_per_target)
     fraction_image = Image.fromarray(mask.astype(np.float32)).resize(
         (cols, rows), Image.Resampling.BOX, box=box
@@ -116,8 +106,8 @@ def tile_grid(info: SlideInfo, tile_size: int, mask: np.ndarray, mask_mpp: float
     grid = pd.DataFrame({"row": grid_row.ravel(), "col": grid_col.ravel()})
     grid["y"] = grid["row"] * tile_size
     grid["x"] = grid["col"] * tile_size
-    grid["x0"] = np.round(grid["x"] * info.level0_per_target).astype(int)
-    grid["y0"] = np.round(grid["y"] * info.level0_per_target).astype(int)
+    grid["x0"] = np.round(grid["x"] * plan.level0_per_target).astype(int)
+    grid["y0"] = np.round(grid["y"] * plan.level0_per_target).astype(int)
     grid["tissue_fraction"] = fraction.ravel().round(4)
     return grid
 

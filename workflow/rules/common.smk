@@ -1,36 +1,34 @@
-# Sheet loading, validation and input functions shared by every rule.
+# The study (validated config and slide sheet) and the input functions every rule shares.
 import re
 import sys
 from pathlib import Path
 
 import pandas as pd
+from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
 
-from slidesnake.study import check_sheet, empty_sheet, model_config, read_sheet  # noqa: E402
+from slidesnake.settings import model_settings  # noqa: E402
+from slidesnake.config import validate_config  # noqa: E402
+from slidesnake.study import check_sheet, empty_sheet, read_sheet  # noqa: E402
 
-SCRIPTS = Path(workflow.basedir).parent / "scripts"
-
-sheet = read_sheet(config["slides"]) if config.get("slides") else empty_sheet()
+validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+sheet = read_sheet(config["slides"]) if config["slides"] else empty_sheet()
 validate(sheet, "../schemas/slides.schema.yaml")
-check_sheet(sheet, config, config.get("slides", "slide sheet"))
+check_sheet(sheet, config, config["slides"] or "slide sheet")
 sheet = sheet.set_index("slide_id", drop=False)
 
 SLIDES = sheet["slide_id"].tolist()
-PATCH_DATASETS = sorted(d for d, c in config["datasets"].items() if c["labels"]["source"] == "patches")
+PATCH_DATASETS = sorted(
+    d for d, c in config["datasets"].items() if c["labels"]["source"] == "patches"
+)
 SLIDE_DATASETS = sorted(set(config["datasets"]) - set(PATCH_DATASETS))
 DATASETS = SLIDE_DATASETS + PATCH_DATASETS
-DEMO_DIR = config.get("demo_dir")
 
 
 def alternatives(names):
     """A wildcard constraint matching exactly these names (nothing when there are none)."""
     return "|".join(map(re.escape, names)) or "(?!)"
-
-
-wildcard_constraints:
-    slide=alternatives(SLIDES),
-    dataset=alternatives(DATASETS),
 
 
 def sheet_value(slide, column):
@@ -44,19 +42,27 @@ def slide_file(wildcards):
     return sheet.at[wildcards.slide, "path"]
 
 
+def dataset_of(wildcards):
+    return sheet.at[wildcards.slide, "dataset"]
+
+
+def dataset_config(wildcards):
+    """The config of the rule's dataset (its wildcard, or the dataset of its slide)."""
+    return config["datasets"][wildcards.get("dataset") or dataset_of(wildcards)]
+
+
 def annotation_files(wildcards):
     """The slide's annotation file, when its dataset labels from annotations."""
-    labels = config["datasets"][sheet.at[wildcards.slide, "dataset"]]["labels"]
     path = sheet_value(wildcards.slide, "annotations")
-    return [path] if labels["source"] == "annotations" and path else []
+    return (
+        [path]
+        if dataset_config(wildcards)["labels"]["source"] == "annotations" and path
+        else []
+    )
 
 
 def slides_of(dataset):
     return sheet.loc[sheet["dataset"] == dataset, "slide_id"].tolist()
-
-
-def dataset_of(wildcards):
-    return sheet.at[wildcards.slide, "dataset"]
 
 
 def per_slide(pattern):
@@ -64,55 +70,18 @@ def per_slide(pattern):
     return lambda wildcards: expand(pattern, slide=slides_of(wildcards.dataset))
 
 
-def by_slide(pattern, dataset):
-    """{slide id: path} for every slide of a dataset."""
-    return {slide: pattern.format(slide=slide) for slide in slides_of(dataset)}
-
-
 def model_env(wildcards):
     """The conda env file of the rule's dataset (used with --sdm conda)."""
-    dataset = wildcards.get("dataset") or dataset_of(wildcards)
-    return f"../../envs/{config['datasets'][dataset].get('env', 'tensorflow-cpu')}.yaml"
+    return f"../../envs/{dataset_config(wildcards)['env']}.yaml"
 
 
-def labels_of(dataset):
-    return config["datasets"][dataset]["labels"]
+def image_size(wildcards):
+    """Side images of a patch-folder dataset are resized to; None for slides (tiles keep their size)."""
+    return dataset_config(wildcards).get("patches", {}).get("image_size")
 
 
-def is_patch_dataset(dataset):
-    return dataset in PATCH_DATASETS
-
-
-def input_pixels(dataset):
-    """Side in pixels of what the dataset's model takes: the tile size, or a patch dataset's image size."""
-    if is_patch_dataset(dataset):
-        return config["datasets"][dataset]["patches"]["image_size"]
-    return config["tiling"]["tile_size"]
-
-
-def positive_class(wildcards):
-    return config["datasets"][wildcards.dataset]["positive_class"]
-
-
-def train_inputs(wildcards):
-    """The split table, plus the label tables and tile stores of a slide dataset."""
-    inputs = {"splits": f"results/splits/{wildcards.dataset}.tsv"}
-    if not is_patch_dataset(wildcards.dataset):
-        slides = slides_of(wildcards.dataset)
-        inputs["labels"] = expand("results/labels/{slide}.tsv", slide=slides)
-        inputs["stores"] = expand("results/tiles/{slide}.zarr", slide=slides)
-    return inputs
-
-
-def evaluate_inputs(wildcards):
-    """Predictions and labels of a dataset: per slide, or the one table of a patch dataset."""
-    dataset = wildcards.dataset
-    inputs = {"history": f"results/models/{dataset}/history.tsv"}
-    if is_patch_dataset(dataset):
-        inputs["patches"] = f"results/predictions/{dataset}/images.tsv"
-    else:
-        slides = slides_of(dataset)
-        inputs["splits"] = f"results/splits/{dataset}.tsv"
-        inputs["labels"] = expand("results/labels/{slide}.tsv", slide=slides)
-        inputs["tiles"] = expand("results/predictions/{slide}.tsv", slide=slides)
-    return inputs
+def prediction_tables(wildcards):
+    """What evaluate scores: one table per slide, or the one table of a patch-folder dataset's images."""
+    if wildcards.dataset in PATCH_DATASETS:
+        return [f"results/predictions/{wildcards.dataset}/images.tsv"]
+    return expand("results/predictions/{slide}.tsv", slide=slides_of(wildcards.dataset))

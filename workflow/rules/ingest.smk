@@ -1,24 +1,24 @@
-# Stages 1-3: slide metadata and resolution policy, tissue detection, tiling into Zarr.
+# Stages 1-3: slide facts, tissue detection, tiling into Zarr, and the audit table.
 # A slide that cannot be read fails its own jobs with the slide id and file in the log;
 # with --keep-going (profiles/local) the other slides go on.
 
 
 rule slide_info:
     input:
-        slide_file,
+        slide=slide_file,
     output:
-        "results/slides/{slide}/info.json",
-    params:
-        resolution=config["resolution"],
-        sheet_mpp=lambda wildcards: sheet_value(wildcards.slide, "mpp"),
+        info="results/slides/{slide}/info.json",
     log:
         "results/logs/slide_info/{slide}.log",
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=20,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        sheet_mpp=lambda wildcards: sheet_value(wildcards.slide, "mpp"),
+        mpp_override=config["resolution"]["mpp_override"],
     script:
         "../../scripts/slide_info.py"
 
@@ -30,19 +30,17 @@ rule tissue:
     output:
         thumbnail="results/slides/{slide}/thumbnail.png",
         mask="results/slides/{slide}/tissue_mask.png",
-        grid="results/slides/{slide}/tile_grid.tsv",
         qc="results/slides/{slide}/tissue_qc.json",
-    params:
-        tissue=config["tissue"],
-        tile_size=config["tiling"]["tile_size"],
     log:
         "results/logs/tissue/{slide}.log",
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        tissue=config["tissue"],
     script:
         "../../scripts/tissue.py"
 
@@ -50,23 +48,27 @@ rule tissue:
 rule tile:
     input:
         info="results/slides/{slide}/info.json",
-        grid="results/slides/{slide}/tile_grid.tsv",
+        mask="results/slides/{slide}/tissue_mask.png",
+        tissue_qc="results/slides/{slide}/tissue_qc.json",
         slide=slide_file,
     output:
         store=directory("results/tiles/{slide}.zarr"),
+        grid="results/slides/{slide}/tile_grid.tsv",
         qc="results/slides/{slide}/tiling_qc.json",
-    params:
-        tiling=config["tiling"],
     log:
         "results/logs/tile/{slide}.log",
     benchmark:
         "results/benchmarks/tile/{slide}.tsv"
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 2
     resources:
         mem_mb=2000,  # bounded: a few decoded blocks per thread, never the slide
         runtime=120,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        resolution=config["resolution"],
+        tiling=config["tiling"],
+        min_tissue_fraction=config["tissue"]["min_tissue_fraction"],
     script:
         "../../scripts/tile.py"
 
@@ -77,18 +79,18 @@ rule audit:
         tissue=expand("results/slides/{slide}/tissue_qc.json", slide=SLIDES),
         tiling=expand("results/slides/{slide}/tiling_qc.json", slide=SLIDES),
     output:
-        report(
+        table=report(
             "results/slides.tsv",
             caption="../report/slides.rst",
             category="Slides",
         ),
     log:
         "results/logs/audit.log",
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/slidesnake.yaml"
     script:
         "../../scripts/audit.py"

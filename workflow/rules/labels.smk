@@ -1,24 +1,23 @@
-# Stages 4-5: tile labels, and patient-grouped splits with the leakage check.
+# Stages 4-5: tile labels, patient-grouped splits with the leakage check, and each dataset's entries.
 
 
 rule label_tiles:
     input:
         store="results/tiles/{slide}.zarr",
-        info="results/slides/{slide}/info.json",
         annotations=annotation_files,
     output:
-        "results/labels/{slide}.tsv",
-    params:
-        labels=lambda wildcards: labels_of(dataset_of(wildcards)),
-        slide_label=lambda wildcards: sheet_value(wildcards.slide, "label"),
+        labels="results/labels/{slide}.tsv",
     log:
         "results/logs/label_tiles/{slide}.log",
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        labels=lambda wildcards: dataset_config(wildcards)["labels"],
+        slide_label=lambda wildcards: sheet_value(wildcards.slide, "label"),
     script:
         "../../scripts/label_tiles.py"
 
@@ -36,20 +35,23 @@ rule split_slides:
             category="Splits",
             subcategory="{dataset}",
         ),
-    wildcard_constraints:
-        dataset=alternatives(SLIDE_DATASETS),
-    params:
-        patients=lambda wildcards: {s: sheet.at[s, "patient_id"] for s in slides_of(wildcards.dataset)},
-        splits=config["splits"],
-        positive_class=positive_class,
     log:
         "results/logs/split/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(SLIDE_DATASETS),
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        slides=lambda wildcards: slides_of(wildcards.dataset),
+        patients=lambda wildcards: sheet.loc[
+            slides_of(wildcards.dataset), "patient_id"
+        ].tolist(),
+        splits=config["splits"],
+        positive_class=lambda wildcards: dataset_config(wildcards)["positive_class"],
     script:
         "../../scripts/split_slides.py"
 
@@ -64,19 +66,41 @@ rule split_patches:
             category="Splits",
             subcategory="{dataset}",
         ),
-    wildcard_constraints:
-        dataset=alternatives(PATCH_DATASETS),
-    params:
-        patches=lambda wildcards: config["datasets"][wildcards.dataset]["patches"],
-        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        splits=config["splits"],
     log:
         "results/logs/split/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(PATCH_DATASETS),
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        patches=lambda wildcards: dataset_config(wildcards)["patches"],
+        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        splits=config["splits"],
     script:
         "../../scripts/split_patches.py"
+
+
+rule entries:
+    input:
+        splits="results/splits/{dataset}.tsv",
+        labels=per_slide("results/labels/{slide}.tsv"),
+        stores=per_slide("results/tiles/{slide}.zarr"),
+    output:
+        entries="results/entries/{dataset}.tsv",
+    log:
+        "results/logs/entries/{dataset}.log",
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        slides=lambda wildcards: slides_of(wildcards.dataset),
+    script:
+        "../../scripts/entries.py"

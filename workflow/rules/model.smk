@@ -3,26 +3,26 @@
 
 rule train:
     input:
-        unpack(train_inputs),
+        entries="results/entries/{dataset}.tsv",
+        stores=per_slide("results/tiles/{slide}.zarr"),
     output:
         model="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
         config="results/models/{dataset}/config.json",
-    params:
-        slides=lambda wildcards: slides_of(wildcards.dataset),
-        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        model=lambda wildcards: model_config(config, wildcards.dataset),
-        size=lambda wildcards: input_pixels(wildcards.dataset),
     log:
         "results/logs/train/{dataset}.log",
     benchmark:
         "results/benchmarks/train/{dataset}.tsv"
+    conda:
+        model_env
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
-    conda:
-        model_env
+    params:
+        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
+        image_size=image_size,
     script:
         "../../scripts/train.py"
 
@@ -31,7 +31,6 @@ rule predict:
     input:
         model=lambda wildcards: f"results/models/{dataset_of(wildcards)}/model.keras",
         store="results/tiles/{slide}.zarr",
-        info="results/slides/{slide}/info.json",
         thumbnail="results/slides/{slide}/thumbnail.png",
     output:
         tiles="results/predictions/{slide}.tsv",
@@ -44,19 +43,19 @@ rule predict:
             labels={"slide": "{slide}"},
         ),
         scores="results/predictions/{slide}.scores.json",
-    params:
-        classes=lambda wildcards: labels_of(dataset_of(wildcards))["classes"],
-        positive_class=lambda wildcards: config["datasets"][dataset_of(wildcards)]["positive_class"],
     log:
         "results/logs/predict/{slide}.log",
     benchmark:
         "results/benchmarks/predict/{slide}.tsv"
+    conda:
+        model_env
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        model_env
+    params:
+        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        positive_class=lambda wildcards: dataset_config(wildcards)["positive_class"],
     script:
         "../../scripts/predict.py"
 
@@ -64,29 +63,30 @@ rule predict:
 rule predict_patches:
     input:
         model="results/models/{dataset}/model.keras",
-        splits="results/splits/{dataset}.tsv",
+        entries="results/entries/{dataset}.tsv",
     output:
-        "results/predictions/{dataset}/images.tsv",
-    wildcard_constraints:
-        dataset=alternatives(PATCH_DATASETS),
-    params:
-        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        size=lambda wildcards: input_pixels(wildcards.dataset),
+        predictions="results/predictions/{dataset}/images.tsv",
     log:
         "results/logs/predict_patches/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(PATCH_DATASETS),
+    conda:
+        model_env
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        model_env
+    params:
+        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        image_size=image_size,
     script:
         "../../scripts/predict_patches.py"
 
 
 rule tsne:
     input:
-        unpack(train_inputs),
+        entries="results/entries/{dataset}.tsv",
+        stores=per_slide("results/tiles/{slide}.zarr"),
         model="results/models/{dataset}/model.keras",
     output:
         tsne=report(
@@ -96,18 +96,16 @@ rule tsne:
             subcategory="{dataset}",
         ),
         embedding="results/reports/{dataset}/tsne.tsv",
-    params:
-        slides=lambda wildcards: slides_of(wildcards.dataset),
-        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        size=lambda wildcards: input_pixels(wildcards.dataset),
-        seed=config["splits"]["seed"],
     log:
         "results/logs/tsne/{dataset}.log",
+    conda:
+        model_env
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        model_env
+    params:
+        image_size=image_size,
+        seed=config["splits"]["seed"],
     script:
         "../../scripts/tsne.py"

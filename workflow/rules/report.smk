@@ -1,9 +1,11 @@
-# Stage 8: per-dataset evaluation and figures for the study report (`snakemake --report`).
+# Stage 8: per-dataset evaluation and figures for the study report (`snakemake --report`), provenance.
 
 
 rule evaluate:
     input:
-        unpack(evaluate_inputs),
+        entries="results/entries/{dataset}.tsv",
+        predictions=prediction_tables,
+        history="results/models/{dataset}/history.tsv",
     output:
         metrics=report(
             "results/reports/{dataset}/metrics.tsv",
@@ -30,38 +32,41 @@ rule evaluate:
             category="Evaluation",
             subcategory="{dataset}",
         ),
-    params:
-        slides=lambda wildcards: slides_of(wildcards.dataset),
-        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        positive_class=positive_class,
     log:
         "results/logs/evaluate/{dataset}.log",
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        positive_class=lambda wildcards: dataset_config(wildcards)["positive_class"],
     script:
         "../../scripts/evaluate.py"
 
 
 rule provenance:
     input:
-        sheet=[config["slides"]] if config.get("slides") else [],
+        sheet=[config["slides"]] if config["slides"] else [],
     output:
-        report("results/provenance.json", caption="../report/provenance.rst", category="Provenance"),
-    params:
-        config=config,
-        workflow_dir=workflow.basedir,
+        provenance=report(
+            "results/provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
     log:
         "results/logs/provenance.log",
+    localrule: True
+    conda:
+        "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    localrule: True
-    conda:
-        "../../envs/slidesnake.yaml"
+    params:
+        config=config,
+        workflow_dir=workflow.basedir,
     script:
         "../../scripts/provenance.py"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import zarr
 
-from .io import atomic_path
-from .slide import SlideInfo
+from ..io import atomic_path
+from ..wsi import TilePlan
 
 MAP = "probability"
 
@@ -35,12 +37,12 @@ def probability_grid(tiles: pd.DataFrame, rows: int, cols: int, column: str) -> 
 
 
 def write_probability_map(
-    grid: np.ndarray, path: str, info: SlideInfo, tile_size: int, positive_class: str
+    grid: np.ndarray, path: str | Path, *, slide_id: str, plan: TilePlan, positive_class: str
 ) -> None:
     """Write a probability map as a Zarr v3 group with its geometry in the attributes.
 
     One map pixel is one tile: it covers ``tile_size`` target pixels, that is
-    ``tile_size * level0_per_target`` level-0 pixels, from the slide's top-left corner.
+    ``plan.tile_size_level0`` level-0 pixels, from the slide's top-left corner.
     """
     with atomic_path(path) as tmp:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
@@ -54,14 +56,14 @@ def write_probability_map(
         )
         array[:] = grid
         group.attrs["slidesnake"] = {
-            "slide_id": info.slide_id,
+            "slide_id": slide_id,
             "class": positive_class,
-            "pixel_size_um": tile_size * info.tile_mpp,
-            "level0_pixels_per_map_pixel": tile_size * info.level0_per_target,
-            "tile_size": tile_size,
+            "pixel_size_um": plan.tile_size * plan.tile_mpp,
+            "level0_pixels_per_map_pixel": plan.tile_size_level0,
+            "tile_size": plan.tile_size,
         }
 
 
-def read_probability_map(path: str) -> np.ndarray:
+def read_probability_map(path: str | Path) -> np.ndarray:
     """Read a probability map written by :func:`write_probability_map`."""
     return zarr.open_group(path, mode="r")[MAP][:]

@@ -1,9 +1,9 @@
 """Benchmark: training throughput through the real Zarr input pipeline against in-memory tensors.
 
-Run as ``python -m slidesnake.bench_training [--work .bench]`` (``make bench`` does). It tiles a
+Run as ``python benchmarks/training.py [--work .bench]`` (``make bench`` does). It tiles a
 generated demo slide at 224 px into a Zarr store, then trains the same model (MobileNetV2,
 alpha 0.35, 224 px, random weights) on the same tiles, alternately (a) from in-memory tensors and
-(b) through :func:`slidesnake.model.tile_dataset` with the workflow's shuffling and augmentation,
+(b) through :func:`slidesnake.model.data.pipeline` with the workflow's shuffling and augmentation,
 and prints the ratio of the images per second. Its last line is read by other tools::
 
     bench training: pipeline_vs_memory=<(b)/(a)> pipeline_img_s=<(b)>
@@ -19,35 +19,42 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import default_config
 
 TILE = 224
 IMAGES_PER_EPOCH = 256
 BATCH = 32
-SETTINGS = {"backbone": "mobilenet_v2", "alpha": 0.35, "input_size": TILE, "weights": None}
+MODEL = {"backbone": "mobilenet_v2", "alpha": 0.35, "input_size": TILE, "weights": None}
 AUGMENT = {"flips": True, "rotations": True, "color_jitter": 0.05}
 
 
 def bench_store(work: Path) -> Path:
-    """A Zarr tile store of one generated demo slide (20x), made once and cached in ``work``."""
-    from .demo import write_demo_slide
-    from .slide import SlideReader, read_slide_info
-    from .tiling import read_tile_index, write_tile_store
-    from .tissue import tile_grid, tissue_mask
+    """Return a Zarr tile store of one generated demo slide (20x), made once and cached in ``work``."""
+    from slidesnake.demo import write_demo_slide
+    from slidesnake.settings import ResolutionPolicy, TissueSettings
+    from slidesnake.store import TileStore, make_codec, write_tile_store
+    from slidesnake.tissue import tile_grid, tissue_mask
+    from slidesnake.wsi import SlideReader, plan_tiling, read_slide_info
 
     store = work / "bench-B01-224.zarr"
     if store.exists():
         try:
-            read_tile_index(store)
+            TileStore(store).index  # noqa: B018 - opening it checks the layout
             return store
         except KeyError:  # made by an older slidesnake: make it again
             shutil.rmtree(store)
     work.mkdir(parents=True, exist_ok=True)
+    config = default_config()
     slide = work / "bench-B01.svs"
     write_demo_slide(slide, work / "bench-B01.geojson", "B01", "site_b")
     info = read_slide_info(slide, "B01")
-    reader = SlideReader(info)
-    grid = tile_grid(info, TILE, tissue_mask(reader.read_overview(4.0), 4.0), 4.0)
-    write_tile_store(info, grid[grid["tissue_fraction"] >= 0.5], TILE, store, threads=2)
+    plan = plan_tiling(info, ResolutionPolicy.from_config(config["resolution"]), TILE)
+    settings = TissueSettings.from_config(config["tissue"])
+    overview = SlideReader(info).read_overview(settings.mask_mpp)
+    grid = tile_grid(plan, tissue_mask(overview, settings), settings.mask_mpp)
+    kept = grid[grid["tissue_fraction"] >= settings.min_tissue_fraction]
+    codec = make_codec("zstd", jpeg_quality=90)
+    write_tile_store(info=info, plan=plan, tiles=kept, path=store, codec=codec, threads=2)
     return store
 
 
@@ -77,27 +84,34 @@ def main(argv: list[str] | None = None) -> None:
 
     import tensorflow as tf
 
-    from .model import build_model, set_determinism, tile_dataset
-    from .tiling import open_image, read_tile_index, read_tiles
+    from slidesnake.entries import pixel_source, store_entries
+    from slidesnake.model.build import build_model
+    from slidesnake.model.data import pipeline
+    from slidesnake.model.fit import set_determinism
+    from slidesnake.settings import AugmentSettings, ModelSettings
+    from slidesnake.store import TileStore
 
     store = bench_store(args.work)
-    index = read_tile_index(store)
+    index = store_entries(store)
     entries = pd.concat([index] * (IMAGES_PER_EPOCH // len(index) + 1), ignore_index=True)
-    entries = entries.iloc[:IMAGES_PER_EPOCH].assign(store=0)
+    entries = entries.iloc[:IMAGES_PER_EPOCH]
     labels = (entries["row"].to_numpy() % 2).astype(np.int32)
-    pixels = read_tiles(open_image(store), entries, TILE).astype(np.float32)
+    pixels = TileStore(store).read_tiles(entries).astype(np.float32)
     in_memory = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(BATCH).prefetch(tf.data.AUTOTUNE)
-    pipeline = tile_dataset([str(store)], entries, TILE, BATCH, labels, shuffle_seed=0, augment=AUGMENT)
+    augment = AugmentSettings.from_config(AUGMENT)
+    source = pixel_source(entries)
+    streamed_data = pipeline(source, batch_size=BATCH, labels=labels, shuffle_seed=0, augment=augment)
     set_determinism(0)
-    model = build_model(SETTINGS, TILE, ["a", "b"])
+    settings = ModelSettings.from_config({**default_config()["model"], **MODEL})
+    model = build_model(settings, tile_size=TILE, classes=["a", "b"])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     memory_rates, pipeline_rates = [], []
     for _ in range(args.rounds):
         memory_rates += _epoch_rates(model, in_memory, args.epochs)
-        pipeline_rates += _epoch_rates(model, pipeline, args.epochs)
+        pipeline_rates += _epoch_rates(model, streamed_data, args.epochs)
     memory = statistics.median(memory_rates)
     streamed = statistics.median(pipeline_rates)
-    print(f"tiles in store: {len(index)}, images per epoch: {IMAGES_PER_EPOCH}, batch {BATCH}, {SETTINGS}")
+    print(f"tiles in store: {len(index)}, images per epoch: {IMAGES_PER_EPOCH}, batch {BATCH}, {MODEL}")
     for name, rate, rates in (
         ("(a) in-memory tensors", memory, memory_rates),
         ("(b) Zarr input pipeline", streamed, pipeline_rates),

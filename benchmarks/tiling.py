@@ -1,4 +1,4 @@
-"""Tiling benchmark on a large real-tissue slide: ``make bench`` (or ``python -m slidesnake.bench``).
+"""Tiling benchmark on a large real-tissue slide: ``make bench`` (or ``python benchmarks/tiling.py``).
 
 It builds (once, cached in ``.bench/``) a 40000 x 32000 px Aperio SVS at
 0.25 um/px from real H&E tissue with ``../shared/tools/make_bench_slide.py``,
@@ -36,8 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import ROOT, default_config
 
-ROOT = Path(__file__).resolve().parents[2]
 MAKE_SLIDE = ROOT.parent / "shared" / "tools" / "make_bench_slide.py"
 SLIDE_SIZE = (40000, 32000)  # width, height in level-0 pixels
 SLIDE_MPP = 0.25
@@ -75,7 +75,7 @@ def ensure_slide(folder: Path) -> Path:
 
 
 def decode_all_tiles(slide: Path, threads: int) -> tuple[float, int, int]:
-    """(a): decode every level-0 tile of a TIFF slide with imagecodecs, in ``threads`` threads.
+    """Time (a): decode every level-0 tile of a TIFF slide with imagecodecs, in ``threads`` threads.
 
     Returns
     -------
@@ -104,43 +104,45 @@ def decode_all_tiles(slide: Path, threads: int) -> tuple[float, int, int]:
     return seconds, len(page.dataoffsets), values // 3 // 1_000_000
 
 
-def _default_config() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-
-
-def _store_mb(store: Path) -> float:
-    return sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 1e6
-
-
 def child_tiling(slide: Path, work: Path, threads: int) -> dict:
     """(b): the workflow's ingest stages with the default config; timings and this process's peak RSS."""
-    from .stages import detect_tissue, slide_info, tile_slide
+    from slidesnake.rules.ingest import slide_info, tile, tissue
+    from slidesnake.store.tiles import folder_bytes
 
-    config = _default_config()
-    info_json, grid_tsv = str(work / "info.json"), str(work / "tile_grid.tsv")
-    slide_info(str(slide), "bench", info_json, config["resolution"])
+    config = default_config()
+    info_json, mask_png, tissue_json = (str(work / name) for name in ("info.json", "mask.png", "tissue.json"))
+    slide_info(
+        slide_path=str(slide), slide_id="bench", sheet_mpp=None, mpp_override=None, info_json=info_json
+    )
     start = time.perf_counter()
-    detect_tissue(
-        info_json,
-        config["tissue"],
-        config["tiling"]["tile_size"],
-        str(work / "thumbnail.png"),
-        str(work / "tissue_mask.png"),
-        grid_tsv,
-        str(work / "tissue_qc.json"),
+    tissue(
+        info_json=info_json,
+        tissue=config["tissue"],
+        thumbnail_png=str(work / "thumbnail.png"),
+        mask_png=mask_png,
+        qc_json=tissue_json,
     )
     tissue_done = time.perf_counter()
     store = work / "bench.zarr"
-    tile_slide(info_json, grid_tsv, config["tiling"], str(store), str(work / "tiling_qc.json"), threads)
+    tile(
+        info_json=info_json,
+        mask_png=mask_png,
+        tissue_qc_json=tissue_json,
+        resolution=config["resolution"],
+        tiling=config["tiling"],
+        min_tissue_fraction=config["tissue"]["min_tissue_fraction"],
+        store=str(store),
+        grid_tsv=str(work / "tile_grid.tsv"),
+        qc_json=str(work / "tiling_qc.json"),
+        threads=threads,
+    )
     done = time.perf_counter()
     qc = json.loads((work / "tiling_qc.json").read_text())
     return {
         "seconds": done - tissue_done,
         "tissue_seconds": tissue_done - start,
         "tiles": qc["tiles_written"],
-        "store_mb": _store_mb(store),
+        "store_mb": folder_bytes(store) / 1e6,
         "compressor": config["tiling"]["compressor"],
         "tile_size": config["tiling"]["tile_size"],
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
@@ -153,16 +155,16 @@ def child_baseline(slide: Path, work: Path, threads: int) -> dict:
     import pandas as pd
     import zarr
 
-    from .io import read_json
-    from .slide import area_resample
-    from .tiling import make_compressor
+    from slidesnake.io import read_json
+    from slidesnake.store import make_codec
+    from slidesnake.wsi.resample import area_resample
 
-    config = _default_config()
+    config = default_config()
     tile = config["tiling"]["tile_size"]
-    info = read_json(work / "info.json")
+    info = read_json(work / "tiling_qc.json")  # the tiling plan of (b)
     grid = pd.read_csv(work / "tile_grid.tsv", sep="\t")
     kept = grid[grid["keep"]]
-    codec = make_compressor(config["tiling"]["compressor"])
+    codec = make_codec(config["tiling"]["compressor"], jpeg_quality=config["tiling"]["jpeg_quality"])
     local = threading.local()
     start = time.perf_counter()
     array = zarr.create_array(
@@ -189,7 +191,7 @@ def child_baseline(slide: Path, work: Path, threads: int) -> dict:
 
 def _run_child(mode: str, slide: Path, work: Path, threads: int) -> dict:
     os.sync()  # no writeback of an earlier phase's output during this one
-    command = [sys.executable, "-m", "slidesnake.bench", "--child", mode, "--slide", str(slide)]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--slide", str(slide)]
     command += ["--work", str(work), "--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     argv : list of str, optional
         Arguments (default: ``sys.argv[1:]``).
     """
-    parser = argparse.ArgumentParser(prog="python -m slidesnake.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="benchmarks/tiling.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / ".bench", help="cache and work folder")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--child", choices=["tiling", "baseline"], help=argparse.SUPPRESS)

@@ -1,0 +1,155 @@
+"""One table of model inputs per dataset, whatever stores them: tiles in Zarr stores or image files.
+
+An *entries* table has one row per model input with ``item`` (the slide id, or
+the image path), ``patient_id``, ``split``, ``fold``, ``label`` and ``source``
+(the tile store, or the image file); tile entries also have their grid position
+``row``, ``col`` and target-pixel corner ``y``, ``x``. Training, prediction,
+embedding and evaluation take this one shape; :func:`pixel_source` turns a table
+into what the model's input pipeline reads. This is the only module that tells
+slide datasets and patch-folder datasets apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .patches import load_image
+from .store import TileStore
+
+#: Columns of every entries table.
+ENTRY_COLUMNS = ("item", "patient_id", "split", "fold", "label", "source")
+#: Further columns of tile entries.
+TILE_COLUMNS = ("row", "col", "y", "x")
+
+
+def is_tiles(entries: pd.DataFrame) -> bool:
+    """Whether the entries are tiles of slides (else images)."""
+    return set(TILE_COLUMNS) <= set(entries.columns)
+
+
+def entry_keys(entries: pd.DataFrame) -> list[str]:
+    """The columns that identify an entry: ``item`` and, for tiles, the grid position."""
+    return ["item", "row", "col"] if is_tiles(entries) else ["item"]
+
+
+def unit(entries: pd.DataFrame) -> str:
+    """What one entry is, in words: ``tiles`` or ``images``."""
+    return "tiles" if is_tiles(entries) else "images"
+
+
+def build_entries(
+    split_table: pd.DataFrame,
+    *,
+    classes: Sequence[str],
+    slides: Sequence[str],
+    label_tsvs: Sequence[str],
+    stores: Sequence[str],
+) -> pd.DataFrame:
+    """The labelled entries of a dataset, from its split table (and, for slides, its tile labels).
+
+    Parameters
+    ----------
+    split_table : pandas.DataFrame
+        ``results/splits/{dataset}.tsv``: one row per item with ``patient_id``,
+        ``label``, ``split`` and ``fold``.
+    classes : sequence of str
+        The dataset's classes; entries of other labels (or none) are left out.
+    slides, label_tsvs, stores : sequence of str
+        For a slide dataset, its slide ids with their tile label tables and tile
+        stores (aligned); all empty for a patch-folder dataset.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The entries table.
+    """
+    splits = split_table.set_index("item")
+    if not slides:
+        images = split_table[split_table["label"].isin(classes)]
+        return images.assign(source=images["item"])[list(ENTRY_COLUMNS)].reset_index(drop=True)
+    parts = []
+    for slide_id, label_tsv, store in zip(slides, label_tsvs, stores, strict=True):
+        tiles = pd.read_csv(label_tsv, sep="\t", keep_default_na=False)
+        tiles = tiles[tiles["label"].isin(classes)]
+        row = splits.loc[slide_id]
+        parts.append(
+            tiles.assign(
+                item=slide_id,
+                patient_id=row["patient_id"],
+                split=row["split"],
+                fold=row["fold"],
+                source=store,
+            )[[*ENTRY_COLUMNS, *TILE_COLUMNS]]
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def store_entries(store_path: str | Path) -> pd.DataFrame:
+    """Entries for every tile of one store (for predicting a whole slide), unlabelled."""
+    store = TileStore(store_path)
+    index = store.index
+    return index[list(TILE_COLUMNS)].assign(item=store.slide_id, source=str(store_path))
+
+
+def read_entries(path: str | Path) -> pd.DataFrame:
+    """Read an entries table written by the ``entries`` rule."""
+    return pd.read_csv(path, sep="\t", keep_default_na=False)
+
+
+@dataclass(frozen=True)
+class PixelSource:
+    """What an input pipeline reads: per entry the values of ``columns``, turned into pixels by ``read``.
+
+    Attributes
+    ----------
+    columns : tuple of numpy.ndarray
+        One array per argument of ``read``, one value per entry.
+    read : callable
+        ``read(*values) -> (size, size, 3) uint8`` for one entry.
+    size : int
+        Side of the pixels in pixels.
+    """
+
+    columns: tuple[np.ndarray, ...]
+    read: Callable[..., np.ndarray]
+    size: int
+
+
+def pixel_source(entries: pd.DataFrame, *, image_size: int | None = None) -> PixelSource:
+    """How to read the pixels of the entries: from their tile stores, or their image files.
+
+    Parameters
+    ----------
+    entries : pandas.DataFrame
+        An entries table (or :func:`store_entries`).
+    image_size : int, optional
+        Images are resized to this; tiles keep their stored size.
+
+    Returns
+    -------
+    PixelSource
+        The columns and the reader for :func:`slidesnake.model.data.pipeline`.
+    """
+    if is_tiles(entries):
+        paths = sorted(set(entries["source"]))
+        stores = [TileStore(path) for path in paths]
+        images = [store.image for store in stores]
+        size = stores[0].tile_size if stores else int(image_size or 1)
+        position = {path: k for k, path in enumerate(paths)}
+
+        def read_tile(store: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+            return images[int(store)][int(y) : int(y) + size, int(x) : int(x) + size]
+
+        store_column = entries["source"].map(position).to_numpy(np.int64)
+        columns = (store_column, entries["y"].to_numpy(np.int64), entries["x"].to_numpy(np.int64))
+        return PixelSource(columns, read_tile, size)
+
+    def read_image(path: np.ndarray) -> np.ndarray:
+        return load_image(path.decode(), image_size)
+
+    return PixelSource((entries["source"].to_numpy(dtype=str),), read_image, int(image_size))

@@ -1,0 +1,145 @@
+"""Build classifiers of uint8 RGB tiles from a configurable backbone; resizing and preprocessing inside."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import get_args
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ..errors import ModelError  # noqa: E402
+from ..settings import Backbone, ModelSettings  # noqa: E402
+
+#: Backbone name -> (keras.applications constructor, input preprocessing: "tf" maps 0-255 to -1..1,
+#: "caffe" is BGR minus the ImageNet mean, "raw" leaves 0-255 to the model's own layers).
+APPLICATIONS = {
+    "mobilenet_v2": ("MobileNetV2", "tf"),
+    "efficientnet_b0": ("EfficientNetB0", "raw"),
+    "resnet50": ("ResNet50", "caffe"),
+    "inception_v3": ("InceptionV3", "tf"),
+}
+BACKBONES: tuple[str, ...] = get_args(Backbone)
+
+
+@keras.saving.register_keras_serializable(package="slidesnake")
+class CaffePreprocess(keras.layers.Layer):
+    """RGB 0-255 to BGR minus the ImageNet channel means, as Keras' ResNet50 weights expect."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:  # noqa: D102
+        return inputs[..., ::-1] - tf.constant([103.939, 116.779, 123.68], dtype=inputs.dtype)
+
+
+def _preprocessing(kind: str) -> keras.layers.Layer:
+    if kind == "caffe":
+        return CaffePreprocess()
+    if kind == "tf":
+        return keras.layers.Rescaling(1 / 127.5, -1.0)
+    if kind == "unit":
+        return keras.layers.Rescaling(1 / 255.0)
+    return keras.layers.Identity()
+
+
+def _small_cnn(input_size: int) -> keras.Model:
+    inputs = keras.Input((input_size, input_size, 3))
+    x = inputs
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(96, 3, padding="same", activation="relu")(x)
+    return keras.Model(inputs, x, name="small_cnn")
+
+
+def build_backbone(
+    name: Backbone, *, input_size: int, weights: str | None, alpha: float
+) -> tuple[keras.Model, str]:
+    """Build a feature extractor without its classification head.
+
+    Parameters
+    ----------
+    name : str
+        One of ``BACKBONES``.
+    input_size : int
+        Side of the square input in pixels.
+    weights : str or None
+        ``imagenet`` (Keras downloads and caches them under ``KERAS_HOME``), the
+        path of a weights file saved from the same backbone
+        (``backbone.save_weights``), or None for random initialisation.
+    alpha : float
+        Width multiplier of MobileNetV2 (ignored by the other backbones).
+
+    Returns
+    -------
+    tuple of (keras.Model, str)
+        The backbone and its input preprocessing (see ``APPLICATIONS``).
+    """
+    if name not in BACKBONES:
+        msg = f"config 'model: backbone' = {name!r} is not one of {list(BACKBONES)}"
+        raise ModelError(msg)
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        msg = f"config 'model: weights': weights file not found: {weights}"
+        raise ModelError(msg)
+    if name == "small_cnn":
+        if weights == "imagenet":
+            msg = "config 'model: weights': backbone 'small_cnn' has no imagenet weights; use a file or null"
+            raise ModelError(msg)
+        backbone, preprocessing = _small_cnn(input_size), "unit"
+    else:
+        constructor, preprocessing = APPLICATIONS[name]
+        options = {"alpha": alpha} if name == "mobilenet_v2" else {}
+        backbone = getattr(keras.applications, constructor)(
+            include_top=False,
+            weights="imagenet" if weights == "imagenet" else None,
+            input_shape=(input_size, input_size, 3),
+            **options,
+        )
+    if weights not in (None, "imagenet"):
+        backbone.load_weights(weights)
+    return backbone, preprocessing
+
+
+def build_model(settings: ModelSettings, *, tile_size: int, classes: Sequence[str]) -> keras.Model:
+    """Build a classifier that takes uint8 RGB tiles (or images) of ``tile_size`` pixels.
+
+    Resizing and input preprocessing are layers of the model, so a saved model
+    needs no separate preprocessing. A pretrained backbone runs in inference
+    mode (its batch-normalisation statistics stay as loaded, also when it is
+    unfrozen for fine-tuning).
+
+    Parameters
+    ----------
+    settings : ModelSettings
+        The dataset's model settings (``backbone``, ``input_size``, ``weights``,
+        ``alpha``, ``dropout`` are used here).
+    tile_size : int
+        Side of the tiles as stored.
+    classes : sequence of str
+        Class names, in output order.
+
+    Returns
+    -------
+    keras.Model
+        Softmax outputs, one per class; its layer ``backbone`` is the feature extractor.
+    """
+    input_size = settings.input_size
+    features, preprocessing = build_backbone(
+        settings.backbone, input_size=input_size, weights=settings.weights, alpha=settings.alpha
+    )
+    pretrained = settings.weights is not None
+    inputs = keras.Input((tile_size, tile_size, 3), name="tile")
+    x = inputs
+    if input_size != tile_size:
+        x = keras.layers.Resizing(input_size, input_size, interpolation="area")(x)
+    x = _preprocessing(preprocessing)(x)
+    backbone = keras.Model(features.input, features.output, name="backbone")
+    x = backbone(x, training=False) if pretrained else backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    x = keras.layers.Dropout(settings.dropout)(x)
+    outputs = keras.layers.Dense(len(classes), activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"slidesnake_{settings.backbone}")

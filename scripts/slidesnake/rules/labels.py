@@ -1,0 +1,185 @@
+"""Rules of ``workflow/rules/labels.smk``: tile labels, patient-grouped checked splits, entries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..annotations import read_annotations, tile_labels
+from ..entries import build_entries
+from ..errors import SlideError, SplitError
+from ..io import read_json, read_table, write_json, write_table
+from ..patches import read_patch_dataset
+from ..settings import LabelSettings, PatchSettings, SplitSettings
+from ..splits import class_balance, leakage_groups, leakage_report, make_splits, slides_sharing_tiles
+from ..store import TileStore
+
+log = logging.getLogger(__name__)
+
+
+def label_tiles(
+    *,
+    store: str,
+    labels: Mapping[str, Any],
+    annotation_files: Sequence[str],
+    slide_label: str | None,
+    out_tsv: str,
+) -> None:
+    """Rule ``label_tiles``: a label per tile from the slide's annotations or from its slide label."""
+    settings = LabelSettings.from_config(labels, where="labels")
+    tiles = TileStore(store)
+    slide_id, index = tiles.slide_id, tiles.index
+    if settings.source == "annotations":
+        path = annotation_files[0] if annotation_files else None
+        regions = read_annotations(path, slide_id) if path else []
+        table = tile_labels(
+            index,
+            tile_size_level0=tiles.plan.tile_size_level0,
+            regions=regions,
+            labels=settings,
+            slide_id=slide_id,
+            annotation_path=path,
+        )
+    else:
+        if slide_label not in settings.classes:
+            classes = list(settings.classes)
+            problem = f"sheet column 'label' = {slide_label!r} is not one of the dataset's classes {classes}"
+            raise SlideError(slide_id, tiles.attrs["source"], problem)
+        table = index.assign(label=slide_label)
+    table.insert(0, "slide_id", slide_id)
+    counts = table["label"].replace("", "(excluded)").value_counts().to_dict()
+    log.info("%s: tile labels %s", slide_id, counts)
+    write_table(table, out_tsv)
+
+
+def split_slides(
+    *,
+    dataset: str,
+    slides: Sequence[str],
+    patients: Sequence[str],
+    label_tsvs: Sequence[str],
+    info_jsons: Sequence[str],
+    splits: Mapping[str, Any],
+    positive_class: str,
+    out_tsv: str,
+    leakage_json: str,
+    balance_tsv: str,
+) -> pd.DataFrame:
+    """Rule ``split_slides``: patient-grouped train/val/test splits of a slide dataset, checked for leakage.
+
+    A slide's stratification label is ``positive_class`` when any of its tiles
+    has it, else its most common tile label. Slides with the same file checksum,
+    or sharing a tile with identical pixels, are identical content and stay on one side.
+    """
+    settings = SplitSettings.from_config(splits, where="splits")
+    rows, tile_labels_, tile_hashes = [], [], []
+    for slide_id, label_tsv in zip(slides, label_tsvs, strict=True):
+        tiles = read_table(label_tsv, keep_default_na=False)
+        labelled = tiles[tiles["label"] != ""]
+        if (labelled["label"] == positive_class).any():
+            label = positive_class
+        elif len(labelled):
+            label = labelled["label"].mode().iloc[0]
+        else:
+            label = "(no tiles)"
+        rows.append({"item": slide_id, "label": label, "tiles": len(labelled)})
+        tile_labels_.append(pd.DataFrame({"item": slide_id, "label": labelled["label"].to_numpy()}))
+        tile_hashes.append(pd.DataFrame({"item": slide_id, "hash": tiles["content_hash"].to_numpy()}))
+    items = pd.DataFrame(rows)
+    items["patient_id"] = items["item"].map(dict(zip(slides, patients, strict=True)))
+    checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
+    items["content_hash"] = items["item"].map(checksums)
+    identical = slides_sharing_tiles(tile_hashes)
+    table = make_splits(items, settings=settings, dataset=dataset, identical=identical)
+    tiles = pd.concat(tile_labels_, ignore_index=True).merge(table[["item", "split"]], on="item")
+    _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv, identical)
+    return table
+
+
+def split_patches(
+    *,
+    dataset: str,
+    patches: Mapping[str, Any],
+    classes: Sequence[str],
+    splits: Mapping[str, Any],
+    out_tsv: str,
+    leakage_json: str,
+    balance_tsv: str,
+) -> pd.DataFrame:
+    """Rule ``split_patches``: splits of a patch-folder dataset, grouped by patient and identical pixels.
+
+    With ``patches: split_column`` the split given in the labels CSV is kept
+    (values train/val/test, any case; ``validation`` counts as val) and only checked.
+    """
+    settings = SplitSettings.from_config(splits, where="splits")
+    folder = PatchSettings.from_config(patches, where=f"datasets: {dataset}: patches")
+    items = read_patch_dataset(dataset, patches=folder, classes=tuple(classes))
+    column = folder.split_column
+    if column:
+        if column not in items:
+            msg = f"dataset {dataset!r}: labels CSV has no column {column!r} (config 'patches: split_column')"
+            raise SplitError(msg)
+        given = items[column].str.lower().replace({"validation": "val", "valid": "val"})
+        unknown = sorted(set(given) - {"train", "val", "test"})
+        if unknown:
+            msg = f"dataset {dataset!r}: column {column!r} has values {unknown}; use train/val/test"
+            raise SplitError(msg)
+        groups = leakage_groups(items, duplicates=settings.duplicates)
+        table = items.assign(group=groups.to_numpy(), split=given)
+        table["fold"] = np.where(table["split"] == "test", -1, 0)
+    else:
+        table = make_splits(items, settings=settings, dataset=dataset)
+    _write_splits(dataset, table, table[["item", "split", "label"]], out_tsv, leakage_json, balance_tsv)
+    return table
+
+
+def _write_splits(
+    dataset: str,
+    table: pd.DataFrame,
+    units: pd.DataFrame,
+    out_tsv: str,
+    leakage_json: str,
+    balance_tsv: str,
+    identical: list[list[str]] | None = None,
+) -> None:
+    """Check a split table for leakage; write it, the leakage report and the class balance of ``units``."""
+    report = leakage_report(table, identical)
+    report["dataset"] = dataset
+    if not report["ok"]:
+        msg = (
+            f"dataset {dataset!r}: leakage between splits: patients {report['patients_on_several_sides']}, "
+            f"identical items {report['duplicates_on_several_sides']}"
+        )
+        raise SplitError(msg)
+    if report["duplicate_items"]:
+        log.warning("%s: identical items kept on one side: %s", dataset, report["duplicate_items"])
+    write_table(table, out_tsv)
+    write_json(report, leakage_json)
+    per_split = table.groupby("split").agg(items=("item", "nunique"), patients=("patient_id", "nunique"))
+    write_table(class_balance(units).merge(per_split, left_on="split", right_index=True), balance_tsv)
+    log.info("%s: patients per split %s", dataset, per_split["patients"].to_dict())
+
+
+def entries(
+    *,
+    split_tsv: str,
+    classes: Sequence[str],
+    slides: Sequence[str],
+    label_tsvs: Sequence[str],
+    stores: Sequence[str],
+    out_tsv: str,
+) -> None:
+    """Rule ``entries``: the dataset's labelled model inputs (tiles or images) with split and patient."""
+    table = build_entries(
+        read_table(split_tsv, keep_default_na=False),
+        classes=classes,
+        slides=slides,
+        label_tsvs=label_tsvs,
+        stores=stores,
+    )
+    log.info("%d entries: %s", len(table), table.groupby(["split", "label"]).size().to_dict())
+    write_table(table, out_tsv)

@@ -1,0 +1,216 @@
+"""Rules of ``workflow/rules/model.smk``: train a dataset's model, predict slides and images, embed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..entries import pixel_source, read_entries, store_entries
+from ..errors import ModelError
+from ..io import atomic_path, write_json, write_table
+from ..settings import ModelSettings
+from ..store import TileStore
+from ..store.maps import probability_grid, write_probability_map
+
+log = logging.getLogger(__name__)
+
+#: At most this many entries are embedded by t-SNE (drawn at random, seeded).
+TSNE_MAX_ENTRIES = 2000
+#: Batch size of prediction and embedding.
+PREDICT_BATCH = 64
+
+
+def train(
+    *,
+    dataset: str,
+    entries_tsv: str,
+    classes: Sequence[str],
+    model: Mapping[str, Any],
+    image_size: int | None,
+    model_path: str,
+    history_tsv: str,
+    config_json: str,
+    threads: int,
+) -> None:
+    """Rule ``train``: train the dataset's classifier on its train entries, validate on val."""
+    import tensorflow as tf
+
+    from ..model.build import build_model
+    from ..model.data import pipeline
+    from ..model.fit import set_determinism, set_threads, train_model
+
+    settings = ModelSettings.from_config(model, where=f"datasets: {dataset}: model")
+    set_threads(threads)
+    set_determinism(settings.seed)
+    entries = read_entries(entries_tsv)
+    entries = entries.assign(target=entries["label"].map({c: i for i, c in enumerate(classes)}))
+    train_entries = entries[entries["split"] == "train"]
+    val_entries = entries[entries["split"] == "val"]
+    if train_entries.empty:
+        msg = f"dataset {dataset!r}: nothing labelled in the train split"
+        raise ModelError(msg)
+    counts = train_entries["target"].value_counts().reindex(range(len(classes)), fill_value=0)
+    class_weight = None
+    if settings.class_weight == "balanced":
+        class_weight = {k: float(len(train_entries) / (len(classes) * max(1, n))) for k, n in counts.items()}
+    log.info("%s: %d train %s, %d val", dataset, len(train_entries), counts.to_dict(), len(val_entries))
+    train_source = pixel_source(train_entries, image_size=image_size)
+    train_data = pipeline(
+        train_source,
+        batch_size=settings.batch_size,
+        labels=train_entries["target"].to_numpy(),
+        shuffle_seed=settings.seed,
+        augment=settings.augment,
+    )
+    val_data = None
+    if len(val_entries):
+        val_source = pixel_source(val_entries, image_size=image_size)
+        val_data = pipeline(
+            val_source, batch_size=settings.batch_size, labels=val_entries["target"].to_numpy()
+        )
+    keras_model = build_model(settings, tile_size=train_source.size, classes=classes)
+    history = train_model(keras_model, train_data, val_data, settings=settings, class_weight=class_weight)
+    with atomic_path(model_path) as tmp:
+        keras_file = tmp.with_suffix(".keras")  # Keras insists on the suffix
+        keras_model.save(keras_file)
+        keras_file.rename(tmp)
+    write_table(history, history_tsv)
+    write_json(
+        {
+            "dataset": dataset,
+            "classes": list(classes),
+            "input_pixels": train_source.size,
+            "model": settings.to_dict(),
+            "train_items": len(train_entries),
+            "val_items": len(val_entries),
+            "class_weight": class_weight,
+            "tensorflow": tf.__version__,
+        },
+        config_json,
+    )
+
+
+def _probabilities(
+    model_path: str, entries: pd.DataFrame, classes: Sequence[str], image_size: int | None
+) -> pd.DataFrame:
+    """``p_<class>`` columns for every entry, from the saved model."""
+    import keras
+
+    from ..model.data import pipeline
+    from ..model.fit import predict_probabilities
+
+    model = keras.models.load_model(model_path)
+    data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
+    probabilities = predict_probabilities(model, data)
+    return pd.DataFrame(
+        {f"p_{c}": probabilities[:, k].round(5) for k, c in enumerate(classes)}, index=entries.index
+    )
+
+
+def predict(
+    *,
+    model_path: str,
+    store: str,
+    thumbnail_png: str,
+    classes: Sequence[str],
+    positive_class: str,
+    tiles_tsv: str,
+    map_store: str,
+    heatmap_png: str,
+    scores_json: str,
+    threads: int,
+) -> None:
+    """Rule ``predict``: tile probabilities, the stitched probability map, its heatmap and slide scores."""
+    from ..model.fit import set_threads
+    from ..plots import heatmap_figure
+
+    set_threads(threads)
+    tiles_store = TileStore(store)
+    plan = tiles_store.plan
+    entries = store_entries(store)
+    tiles = entries[["item", "row", "col", "y", "x"]].join(tiles_store.index[["x0", "y0"]])
+    tiles = tiles.join(_probabilities(model_path, entries, classes, None))
+    write_table(tiles, tiles_tsv)
+    column = f"p_{positive_class}"
+    rows, cols = plan.grid_shape
+    grid = probability_grid(tiles, rows, cols, column)
+    write_probability_map(
+        grid, map_store, slide_id=tiles_store.slide_id, plan=plan, positive_class=positive_class
+    )
+    p = tiles[column].to_numpy()
+    tile_mm2 = (plan.tile_size * plan.tile_mpp / 1000) ** 2
+    scores = {
+        "slide_id": tiles_store.slide_id,
+        "tiles": len(tiles),
+        "mean_probability": round(float(p.mean()), 5) if len(p) else None,
+        "max_probability": round(float(p.max()), 5) if len(p) else None,
+        "positive_fraction": round(float((p >= 0.5).mean()), 5) if len(p) else None,
+        "positive_area_mm2": round(float((p >= 0.5).sum()) * tile_mm2, 4),
+    }
+    write_json(scores, scores_json)
+    heatmap_figure(
+        np.asarray(Image.open(thumbnail_png)),
+        grid,
+        map_pixel_um=plan.tile_size * plan.tile_mpp,
+        width_um=plan.target_width * plan.tile_mpp,
+        height_um=plan.target_height * plan.tile_mpp,
+        title=f"{tiles_store.slide_id}: P({positive_class})",
+        path=heatmap_png,
+    )
+
+
+def predict_patches(
+    *, model_path: str, entries_tsv: str, classes: Sequence[str], image_size: int, out_tsv: str, threads: int
+) -> None:
+    """Rule ``predict_patches``: class probabilities of every image of a patch dataset."""
+    from ..model.fit import set_threads
+
+    set_threads(threads)
+    entries = read_entries(entries_tsv)
+    table = entries[["item", "patient_id", "label", "split"]].join(
+        _probabilities(model_path, entries, classes, image_size)
+    )
+    write_table(table, out_tsv)
+
+
+def tsne(
+    *,
+    dataset: str,
+    entries_tsv: str,
+    image_size: int | None,
+    model_path: str,
+    seed: int,
+    tsne_png: str,
+    embedding_tsv: str,
+    threads: int,
+) -> None:
+    """Rule ``tsne``: a t-SNE map of the model's features of labelled entries, by class and split.
+
+    At most :data:`TSNE_MAX_ENTRIES` entries are drawn (seeded).
+    """
+    import keras
+    from sklearn.manifold import TSNE
+
+    from ..model.data import pipeline
+    from ..model.fit import feature_model, predict_probabilities, set_threads
+    from ..plots import embedding_figure
+
+    set_threads(threads)
+    entries = read_entries(entries_tsv)
+    if len(entries) > TSNE_MAX_ENTRIES:
+        entries = entries.sample(TSNE_MAX_ENTRIES, random_state=seed)
+    entries = entries.reset_index(drop=True)
+    extractor = feature_model(keras.models.load_model(model_path))
+    data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
+    features = predict_probabilities(extractor, data)
+    perplexity = float(min(30, max(2, (len(entries) - 1) / 3)))
+    points = TSNE(perplexity=perplexity, random_state=seed, init="pca").fit_transform(features)
+    columns = [c for c in ("item", "row", "col", "split", "label") if c in entries]
+    table = entries[columns].assign(tsne_1=points[:, 0].round(3), tsne_2=points[:, 1].round(3))
+    write_table(table, embedding_tsv)
+    embedding_figure(table, f"{dataset}: t-SNE of model features", tsne_png)

@@ -1,0 +1,1 @@
+"""Pixel backends of :class:`slidesnake.wsi.SlideReader`: tifffile (fast path) and OpenSlide."""
