@@ -1,19 +1,28 @@
-"""Rule predict: tile probabilities, probability map, heatmap and scores of one slide."""
+"""Rule predict: a slide through its model: tiles, class maps, heatmaps, scores, QuPath and OME-TIFF."""
 
 from slidesnake.rules import run
-from slidesnake.rules.model import predict
+from slidesnake.rules.predict import predict
 
 run(
     snakemake,
     predict,
     model_path=snakemake.input.model,
+    model_json=snakemake.input.model_config,
     store=snakemake.input.store,
+    info_json=snakemake.input.info,
     thumbnail_png=snakemake.input.thumbnail,
+    label_tsvs=snakemake.input.labels,
+    model=snakemake.params.model,
     classes=snakemake.params.classes,
     positive_class=snakemake.params.positive_class,
+    prediction=snakemake.params.prediction,
+    tolerance=snakemake.params.tolerance,
     tiles_tsv=snakemake.output.tiles,
+    scores_json=snakemake.output.scores,
     map_store=snakemake.output.map,
     heatmap_png=snakemake.output.heatmap,
-    scores_json=snakemake.output.scores,
+    classmap_png=snakemake.output.classmap,
+    qupath_geojson=snakemake.output.qupath,
+    overlay_tif=snakemake.output.overlay,
     threads=snakemake.threads,
 )

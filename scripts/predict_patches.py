@@ -1,7 +1,7 @@
 """Rule predict_patches: class probabilities of every image of a patch-folder dataset."""
 
 from slidesnake.rules import run
-from slidesnake.rules.model import predict_patches
+from slidesnake.rules.predict import predict_patches
 
 run(
     snakemake,

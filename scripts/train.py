@@ -11,6 +11,7 @@ run(
     classes=snakemake.params.classes,
     model=snakemake.params.model,
     image_size=snakemake.params.image_size,
+    mpp=snakemake.params.mpp,
     model_path=snakemake.output.model,
     history_tsv=snakemake.output.history,
     config_json=snakemake.output.config,

@@ -19,7 +19,7 @@ DUPLICATE = "PMC2584007_1752-1947-2-335-2"
 def read_patch_dataset(dataset, classes=None, **patches):
     """read_patch_dataset with the ``patches:`` settings as keywords (unset ones as the schema's null)."""
     values = dict.fromkeys(("root", "label_pattern", "labels_csv", "patient_pattern", "split_column"))
-    settings = PatchSettings.from_config({**values, "image_size": 224, **patches})
+    settings = PatchSettings.from_config({**values, "image_size": 224, "mpp": None, **patches})
     return _read_patch_dataset(dataset, patches=settings, classes=classes)
 
 

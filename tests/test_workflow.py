@@ -108,11 +108,14 @@ def test_each_dataset_has_its_model_and_metrics(study_run):
         used = json.loads((folder / "config.json").read_text())
         assert used["dataset"] == dataset and used["classes"] == ["normal", "tumor"]
         metrics = pd.read_csv(study_run / "results" / "reports" / dataset / "metrics.tsv", sep="\t")
-        assert list(metrics["split"]) == ["train", "val", "test"]
+        assert list(metrics["level"].unique()) == ["tile", "slide", "patient"]
+        tiles = metrics[metrics["level"] == "tile"]
+        assert list(tiles["split"]) == ["train", "val", "test"]
         entries = pd.read_csv(study_run / "results" / "entries" / f"{dataset}.tsv", sep="\t")
-        assert metrics["n"].sum() == len(entries) and set(entries["label"]) == {"normal", "tumor"}
+        assert tiles["n"].sum() == len(entries) and set(entries["label"]) == {"normal", "tumor"}
         # the demo's tumor texture is easy: even a few epochs separate it on held-out patients
-        assert metrics.set_index("split").at["test", "auc"] > 0.8
+        test = tiles.set_index("split").loc["test"]
+        assert test["auc"] > 0.8 and test["auc_ci_low"] <= test["auc"] <= test["auc_ci_high"]
         embedding = pd.read_csv(study_run / "results" / "reports" / dataset / "tsne.tsv", sep="\t")
         assert {"train", "val", "test"} == set(embedding["split"]) and embedding[
             ["tsne_1", "tsne_2"]
@@ -123,21 +126,58 @@ def test_each_dataset_has_its_model_and_metrics(study_run):
 
 def test_probability_maps_follow_the_tumor(study_run):
     for slide_id in ("A06", "B05"):
-        grid = read_probability_map(study_run / "results" / "maps" / f"{slide_id}.zarr")
+        grid, attrs = read_probability_map(study_run / "results" / "maps" / f"{slide_id}.zarr")
         labels = pd.read_csv(
             study_run / "results" / "labels" / f"{slide_id}.tsv", sep="\t", keep_default_na=False
         )
         slides = pd.read_csv(study_run / "results" / "slides.tsv", sep="\t").set_index("slide_id")
+        # stride 32 on 64 px tiles: two map cells per tile side, every class in the map
+        assert attrs["classes"] == ["normal", "tumor"] and attrs["cell_target_px"] == 32
         assert grid.shape == (
-            slides.at[slide_id, "target_height"] // 64,
-            slides.at[slide_id, "target_width"] // 64,
+            slides.at[slide_id, "target_height"] // 64 * 2,
+            slides.at[slide_id, "target_width"] // 64 * 2,
+            2,
         )
-        assert np.isfinite(grid).sum() == len(labels)
-        p = grid[labels["row"], labels["col"]]
+        assert np.isfinite(grid[..., 0]).sum() == 4 * len(labels)  # the cells of the stored tiles
+        np.testing.assert_allclose(np.nansum(grid, axis=-1)[np.isfinite(grid[..., 0])], 1.0, atol=1e-4)
+        p = grid[labels["row"] * 2, labels["col"] * 2, 1]
         assert np.nanmin(grid) >= 0 and np.nanmax(grid) <= 1
+        predicted = pd.read_csv(study_run / "results" / "predictions" / f"{slide_id}.tsv", sep="\t")
+        assert predicted["aligned"].sum() == len(labels) < len(predicted)  # shifted tiles too
         assert p[labels["label"] == "tumor"].mean() > p[labels["label"] == "normal"].mean() + 0.3
         heatmap = Image.open(study_run / "results" / "heatmaps" / f"{slide_id}.png")
         assert heatmap.size[0] > 400
+
+
+def test_external_cohort_is_evaluated_with_confidence_intervals(study_run):
+    reports = study_run / "results" / "reports"
+    metrics = pd.read_csv(reports / "site_b_by_model_a" / "metrics.tsv", sep="\t").set_index("level")
+    assert set(metrics["split"]) == {"external"}
+    # every slide of site_b, none of them seen by site_a's model
+    assert metrics.at["slide", "n"] == 6 and metrics.at["patient", "n"] == 4
+    for name in ("auc", "accuracy", "balanced_accuracy", "f1"):
+        assert {f"{name}_ci_low", f"{name}_ci_high"} <= set(metrics.columns)
+    tile = metrics.loc["tile"]
+    assert tile["auc"] > 0.8 and tile["auc_ci_low"] <= tile["auc"] <= tile["auc_ci_high"]
+    items = pd.read_csv(reports / "site_b_by_model_a" / "items.tsv", sep="\t")
+    assert items["dice"].between(0, 1).all() and (items["dice"] > 0.5).all()
+    leakage = json.loads((study_run / "results" / "splits" / "site_b_by_model_a.leakage.json").read_text())
+    assert leakage["ok"] and leakage["model"] == "site_a" and leakage["model_slides_compared"] == 6
+    performance = pd.read_csv(reports / "performance.tsv", sep="\t")
+    assert set(performance["validation"]) == {"internal", "external"}
+    assert set(performance["evaluated_on"]) == {"site_a", "site_b", "site_b_by_model_a"}
+    external = performance[performance["evaluated_on"] == "site_b_by_model_a"]
+    assert set(external["model"]) == {"site_a"}
+
+
+def test_every_slide_has_its_exports(study_run):
+    for slide_id in ("A01", "B06"):
+        collection = json.loads((study_run / "results" / "qupath" / f"{slide_id}.geojson").read_text())
+        tiles = [f for f in collection["features"] if f["properties"]["objectType"] == "tile"]
+        predicted = pd.read_csv(study_run / "results" / "predictions" / f"{slide_id}.tsv", sep="\t")
+        assert len(tiles) == len(predicted)
+        assert (study_run / "results" / "overlays" / f"{slide_id}.ome.tif").stat().st_size > 500
+        assert Image.open(study_run / "results" / "classmaps" / f"{slide_id}.png").size[0] > 400
 
 
 def test_provenance_records_versions_config_and_sheet(study_run):
@@ -206,9 +246,12 @@ def test_radiograph_example_config_trains_and_keeps_the_duplicate_pair_together(
     splits = pd.read_csv(results / "splits" / "xray.tsv", sep="\t")
     pair = splits[splits["item"].str.contains("PMC2584007_1752-1947-2-335-2", regex=False)]
     assert len(pair) == 2 and set(pair["split"]) == {"val"}
-    metrics = pd.read_csv(results / "reports" / "xray" / "metrics.tsv", sep="\t").set_index("split")
-    assert metrics.at["val", "n"] == 10
-    assert metrics.at["val", "accuracy"] >= 0.9
+    metrics = pd.read_csv(results / "reports" / "xray" / "metrics.tsv", sep="\t")
+    assert list(metrics["level"].unique()) == ["image", "patient"]
+    images = metrics[metrics["level"] == "image"].set_index("split")
+    assert images.at["val", "n"] == 10
+    assert images.at["val", "accuracy"] >= 0.9
+    assert images.at["val", "accuracy_ci_low"] <= images.at["val", "accuracy"]
     assert (results / "models" / "xray" / "model.keras").is_file()
     assert len(pd.read_csv(results / "reports" / "xray" / "tsne.tsv", sep="\t")) == 77
 

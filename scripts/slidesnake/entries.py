@@ -33,13 +33,18 @@ def is_tiles(entries: pd.DataFrame) -> bool:
 
 
 def entry_keys(entries: pd.DataFrame) -> list[str]:
-    """The columns that identify an entry: ``item`` and, for tiles, the grid position."""
-    return ["item", "row", "col"] if is_tiles(entries) else ["item"]
+    """The columns that identify an entry: ``item`` and, for tiles, the corner in target pixels."""
+    return ["item", "y", "x"] if is_tiles(entries) else ["item"]
 
 
 def unit(entries: pd.DataFrame) -> str:
     """What one entry is, in words: ``tiles`` or ``images``."""
     return "tiles" if is_tiles(entries) else "images"
+
+
+def levels(entries: pd.DataFrame) -> tuple[str, ...]:
+    """The levels a dataset is evaluated at: tile, slide and patient; or image and patient."""
+    return ("tile", "slide", "patient") if is_tiles(entries) else ("image", "patient")
 
 
 def build_entries(
@@ -89,11 +94,45 @@ def build_entries(
     return pd.concat(parts, ignore_index=True)
 
 
-def store_entries(store_path: str | Path) -> pd.DataFrame:
-    """Entries for every tile of one store (for predicting a whole slide), unlabelled."""
+def store_entries(store_path: str | Path, stride: int | None = None) -> pd.DataFrame:
+    """Entries for predicting a whole slide: every stored tile, and with a ``stride`` also overlapping ones.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        The slide's tile store.
+    stride : int, optional
+        Target pixels between predicted tiles, a divisor of the tile size. Shifted tiles are kept
+        where every chunk they touch is a stored (tissue) tile.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``item``, ``source``, ``y``, ``x`` (target pixels), ``row``, ``col`` (the tile grid
+        position, of the tile the corner lies in) and ``aligned`` (the tile is a stored tile).
+    """
     store = TileStore(store_path)
     index = store.index
-    return index[list(TILE_COLUMNS)].assign(item=store.slide_id, source=str(store_path))
+    size = store.tile_size
+    step = stride or size
+    rows, cols = store.plan.grid_shape
+    stored = np.zeros((rows + 1, cols + 1), bool)
+    stored[index["row"].to_numpy(int), index["col"].to_numpy(int)] = True
+    parts = []
+    for dy in range(0, size, step):
+        for dx in range(0, size, step):
+            ok = stored[:rows, :cols].copy()
+            if dy:
+                ok &= stored[1 : rows + 1, :cols]
+            if dx:
+                ok &= stored[:rows, 1 : cols + 1]
+            if dy and dx:
+                ok &= stored[1 : rows + 1, 1 : cols + 1]
+            r, c = np.nonzero(ok)
+            parts.append(pd.DataFrame({"row": r, "col": c, "y": r * size + dy, "x": c * size + dx}))
+    table = pd.concat(parts, ignore_index=True).sort_values(["y", "x"], ignore_index=True)
+    table["aligned"] = (table["y"] % size == 0) & (table["x"] % size == 0)
+    return table.assign(item=store.slide_id, source=str(store_path))
 
 
 def read_entries(path: str | Path) -> pd.DataFrame:

@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from collections.abc import Sequence  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -71,6 +73,66 @@ def heatmap_figure(
     axes[0].set_ylabel("y (mm)")
     fig.colorbar(shown, ax=axes[1], shrink=0.8, label="probability")
     fig.suptitle(title)
+    _save(fig, path)
+
+
+def class_map_figure(
+    thumbnail: np.ndarray,
+    grid: np.ndarray,
+    *,
+    classes: Sequence[str],
+    map_pixel_um: float,
+    width_um: float,
+    height_um: float,
+    title: str,
+    path: str,
+) -> None:
+    """Draw the most probable class of every map cell over the thumbnail, one fixed colour per class.
+
+    Parameters
+    ----------
+    thumbnail : numpy.ndarray
+        (row, column, 3) image of the whole slide.
+    grid : numpy.ndarray
+        (row, column, class) probabilities, NaN where there is no tissue tile.
+    classes : sequence of str
+        Class names, in the map's channel order.
+    map_pixel_um, width_um, height_um : float
+        Side of a map cell and the slide's extent, in microns.
+    title, path : str
+        Figure title and the PNG to write.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from .exports.colours import class_colours
+
+    colours = class_colours(classes)
+    rgb = [tuple(v / 255 for v in colours[c]) for c in classes]
+    tissue = np.isfinite(grid[..., 0]) if grid.size else np.zeros(grid.shape[:2], bool)
+    best = np.where(tissue, np.nan_to_num(grid, nan=-1.0).argmax(axis=-1), -1) if grid.size else grid[..., 0]
+    extent = (0, width_um / 1000, height_um / 1000, 0)
+    map_extent = (0, grid.shape[1] * map_pixel_um / 1000, grid.shape[0] * map_pixel_um / 1000, 0)
+    aspect = height_um / max(width_um, 1)
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 6.0 * aspect)), constrained_layout=True)
+    ax.imshow(thumbnail, extent=extent)
+    ax.imshow(
+        np.ma.masked_less(best, 0),
+        extent=map_extent,
+        cmap=ListedColormap(rgb),
+        vmin=-0.5,
+        vmax=len(classes) - 0.5,
+        alpha=0.6,
+        interpolation="nearest",
+    )
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    counts = {c: int((best == k).sum()) for k, c in enumerate(classes)}
+    handles = [Patch(color=rgb[k], label=f"{c} ({counts[c]})") for k, c in enumerate(classes)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="class (cells)")
+    ax.set_title(title)
     _save(fig, path)
 
 

@@ -23,6 +23,7 @@ Backbone = Literal["small_cnn", "mobilenet_v2", "efficientnet_b0", "resnet50", "
 Optimizer = Literal["adam", "adamw", "sgd"]
 LabelSource = Literal["annotations", "slide", "patches"]
 Duplicates = Literal["merge", "error"]
+SlideScore = Literal["top_decile_mean", "mean", "max"]
 
 
 class _Settings:
@@ -205,6 +206,7 @@ class PatchSettings(_Settings):
     patient_pattern: str | None
     split_column: str | None
     image_size: int
+    mpp: float | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +269,33 @@ class ModelSettings(_Settings):
     def to_dict(self) -> dict:
         """The settings as plain JSON-ready values (for ``config.json`` beside a model)."""
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictionSettings(_Settings):
+    """How slides are predicted (config ``prediction``).
+
+    Attributes
+    ----------
+    stride : int or None
+        Target pixels between predicted tiles (a divisor of the tile size); None: each stored tile once.
+    threshold : float
+        Positive-class probability at which a tile or a slide score counts as positive.
+    slide_score : {'top_decile_mean', 'mean', 'max'}
+        How a slide's score is made from its tiles (see :func:`slidesnake.metrics.slide_score`).
+    """
+
+    stride: int | None
+    threshold: float
+    slide_score: SlideScore
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationSettings(_Settings):
+    """The confidence intervals (config ``evaluation``): patient-bootstrap resamples and their seed."""
+
+    bootstrap: int
+    seed: int
 
 
 def model_settings(config: Mapping[str, Any], dataset: str) -> ModelSettings:

@@ -68,9 +68,13 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
     if bad_ids:
         problems.append(f"slide_id may hold only letters, digits, '-', '_' and '.': {bad_ids}")
     datasets = config.get("datasets", {})
-    unknown = sorted(set(sheet["dataset"].dropna()) - set(datasets))
+    cohorts = config.get("cohorts", {})
+    unknown = sorted(set(sheet["dataset"].dropna()) - set(datasets) - set(cohorts))
     if unknown:
-        problems.append(f"dataset(s) {unknown} are not in the config's 'datasets' {sorted(datasets)}")
+        problems.append(
+            f"dataset(s) {unknown} are not in the config's 'datasets' {sorted(datasets)} "
+            f"or 'cohorts' {sorted(cohorts)}"
+        )
     per_patient = sheet.groupby("patient_id")["dataset"].nunique()
     for patient in per_patient[per_patient > 1].index:
         names = sorted(sheet.loc[sheet["patient_id"] == patient, "dataset"].unique())
@@ -79,6 +83,9 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
         )
     for dataset, cfg in datasets.items():
         problems += _dataset_problems(sheet, dataset, cfg)
+    for cohort, cfg in cohorts.items():
+        if not cfg["slides"]:
+            problems += _dataset_problems(sheet, cohort, cfg, "cohort")
     if problems:
         raise StudyError(listing(sheet_path, problems))
 
@@ -87,10 +94,14 @@ def _column(sheet: pd.DataFrame, name: str) -> pd.Series:
     return sheet[name] if name in sheet else pd.Series(None, index=sheet.index, dtype=object)
 
 
-def _dataset_problems(sheet: pd.DataFrame, dataset: str, cfg: Mapping[str, Any]) -> list[str]:
-    """The sheet's problems with one dataset's slides."""
+def _dataset_problems(
+    sheet: pd.DataFrame, dataset: str, cfg: Mapping[str, Any], kind: str = "dataset"
+) -> list[str]:
+    """The sheet's problems with the slides of one dataset (or of a cohort with its own slides)."""
     rows = sheet[sheet["dataset"] == dataset]
     labels = cfg["labels"]
+    if labels is None:  # an unlabelled cohort: slides to predict, nothing to check against
+        return [] if len(rows) else [f"cohort {dataset!r} has no slides in the sheet"]
     if labels["source"] == "patches":
         problems = []
         if len(rows):
@@ -101,12 +112,12 @@ def _dataset_problems(sheet: pd.DataFrame, dataset: str, cfg: Mapping[str, Any])
             problems.append(f"dataset {dataset!r} labels from patches but has no 'patches' section")
         return problems
     if rows.empty:
-        return [f"dataset {dataset!r} has no slides in the sheet"]
+        return [f"{kind} {dataset!r} has no slides in the sheet"]
     if labels["source"] == "annotations":
         lacking = rows.loc[_column(sheet, "annotations").loc[rows.index].isna(), "slide_id"].tolist()
         if lacking:
             return [
-                f"dataset {dataset!r} labels from annotations, but column 'annotations' is "
+                f"{kind} {dataset!r} labels from annotations, but column 'annotations' is "
                 f"empty for slide(s) {lacking}"
             ]
         return []
@@ -114,7 +125,7 @@ def _dataset_problems(sheet: pd.DataFrame, dataset: str, cfg: Mapping[str, Any])
     wrong = [s for s, v in zip(rows["slide_id"], values, strict=True) if v not in labels["classes"]]
     if wrong:
         return [
-            f"dataset {dataset!r} uses slide labels, but column 'label' is not one of "
+            f"{kind} {dataset!r} uses slide labels, but column 'label' is not one of "
             f"{labels['classes']} for slide(s) {wrong}"
         ]
     return []

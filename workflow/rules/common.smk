@@ -1,4 +1,4 @@
-# The study (validated config and slide sheet) and the input functions every rule shares.
+# The study (validated config, slide sheet, cohorts) and the input functions every rule shares.
 import re
 import sys
 from pathlib import Path
@@ -8,8 +8,16 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
 
-from slidesnake.settings import model_settings  # noqa: E402
+from slidesnake.cohorts import (  # noqa: E402
+    check_cohorts,
+    cohort_labels,
+    dataset_geometry,
+    home_geometry,
+    model_of,
+    positive_class,
+)
 from slidesnake.config import validate_config  # noqa: E402
+from slidesnake.settings import model_settings  # noqa: E402
 from slidesnake.study import check_sheet, empty_sheet, read_sheet  # noqa: E402
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -17,6 +25,7 @@ sheet = read_sheet(config["slides"]) if config["slides"] else empty_sheet()
 validate(sheet, "../schemas/slides.schema.yaml")
 check_sheet(sheet, config, config["slides"] or "slide sheet")
 sheet = sheet.set_index("slide_id", drop=False)
+check_cohorts(config, sheet)
 
 SLIDES = sheet["slide_id"].tolist()
 PATCH_DATASETS = sorted(
@@ -24,6 +33,12 @@ PATCH_DATASETS = sorted(
 )
 SLIDE_DATASETS = sorted(set(config["datasets"]) - set(PATCH_DATASETS))
 DATASETS = SLIDE_DATASETS + PATCH_DATASETS
+COHORTS = sorted(config["cohorts"])
+# cohorts that predict another dataset's slides (external validation); the others have sheet rows
+EXTERNAL_COHORTS = [c for c in COHORTS if config["cohorts"][c]["slides"]]
+LABELLED_COHORTS = [c for c in COHORTS if cohort_labels(config, c)]
+# everything that has an entries table and a report: datasets and labelled cohorts
+EVALUATED = DATASETS + LABELLED_COHORTS
 
 
 def alternatives(names):
@@ -42,46 +57,120 @@ def slide_file(wildcards):
     return sheet.at[wildcards.slide, "path"]
 
 
-def dataset_of(wildcards):
+def home_of(wildcards):
+    """The dataset or cohort whose sheet rows hold the rule's slide."""
     return sheet.at[wildcards.slide, "dataset"]
 
 
-def dataset_config(wildcards):
-    """The config of the rule's dataset (its wildcard, or the dataset of its slide)."""
-    return config["datasets"][wildcards.get("dataset") or dataset_of(wildcards)]
+def name_of(wildcards):
+    """The dataset or cohort of the rule: its wildcard, or the home of its slide."""
+    for key in ("dataset", "cohort", "name"):
+        if hasattr(wildcards, key):
+            return getattr(wildcards, key)
+    return home_of(wildcards)
+
+
+def labels_of(name):
+    """The labels of a dataset or cohort (None for an unlabelled cohort)."""
+    if name in config["datasets"]:
+        return config["datasets"][name]["labels"]
+    return cohort_labels(config, name)
+
+
+def slides_of(name):
+    """The slides of a dataset or cohort (a cohort reusing a dataset's slides: those)."""
+    reused = config["cohorts"].get(name, {}).get("slides")
+    return sheet.loc[sheet["dataset"] == (reused or name), "slide_id"].tolist()
+
+
+def cohort_label_tables(wildcards):
+    """The tile labels of a labelled cohort's slides (none for an unlabelled cohort)."""
+    if wildcards.cohort not in LABELLED_COHORTS:
+        return []
+    return expand("results/labels/{slide}.tsv", slide=slides_of(wildcards.cohort))
+
+
+def per_slide(pattern):
+    """Input function: ``pattern`` for every slide of the rule's dataset or cohort."""
+    return lambda wildcards: expand(pattern, slide=slides_of(name_of(wildcards)))
+
+
+def model_dir(wildcards):
+    """The folder of the model that predicts the rule's slides (or cohort)."""
+    return f"results/models/{model_of(config, name_of(wildcards))}"
 
 
 def annotation_files(wildcards):
-    """The slide's annotation file, when its dataset labels from annotations."""
+    """The slide's annotation file, when its home labels from annotations."""
+    labels = labels_of(home_of(wildcards))
     path = sheet_value(wildcards.slide, "annotations")
+    return [path] if labels and labels["source"] == "annotations" and path else []
+
+
+def slide_labels(wildcards):
+    """The slide's tile labels, when its home is labelled (for the agreement of its map)."""
     return (
-        [path]
-        if dataset_config(wildcards)["labels"]["source"] == "annotations" and path
+        [f"results/labels/{wildcards.slide}.tsv"]
+        if labels_of(home_of(wildcards))
         else []
     )
 
 
-def slides_of(dataset):
-    return sheet.loc[sheet["dataset"] == dataset, "slide_id"].tolist()
+def tiling_of(wildcards):
+    """The tiling settings of the slide: its home model's tile size."""
+    geometry = home_geometry(config, home_of(wildcards))
+    return {**config["tiling"], "tile_size": geometry.tile_size}
 
 
-def per_slide(pattern):
-    """Input function: ``pattern`` for every slide of the dataset wildcard."""
-    return lambda wildcards: expand(pattern, slide=slides_of(wildcards.dataset))
+def resolution_of(wildcards):
+    """The resolution policy of the slide: its home model's microns per pixel."""
+    geometry = home_geometry(config, home_of(wildcards))
+    return {**config["resolution"], "target_mpp": geometry.mpp}
 
 
 def model_env(wildcards):
-    """The conda env file of the rule's dataset (used with --sdm conda)."""
-    return f"../../envs/{dataset_config(wildcards)['env']}.yaml"
+    """The conda env file of the model's dataset (used with --sdm conda)."""
+    env = config["datasets"][model_of(config, name_of(wildcards))]["env"]
+    return f"../../envs/{env}.yaml"
 
 
 def image_size(wildcards):
     """Side images of a patch-folder dataset are resized to; None for slides (tiles keep their size)."""
-    return dataset_config(wildcards).get("patches", {}).get("image_size")
+    return config["datasets"][wildcards.dataset].get("patches", {}).get("image_size")
+
+
+def model_classes(wildcards):
+    return config["datasets"][model_of(config, name_of(wildcards))]["labels"]["classes"]
 
 
 def prediction_tables(wildcards):
     """What evaluate scores: one table per slide, or the one table of a patch-folder dataset's images."""
-    if wildcards.dataset in PATCH_DATASETS:
-        return [f"results/predictions/{wildcards.dataset}/images.tsv"]
-    return expand("results/predictions/{slide}.tsv", slide=slides_of(wildcards.dataset))
+    name = name_of(wildcards)
+    if name in PATCH_DATASETS:
+        return [f"results/predictions/{name}/images.tsv"]
+    if name in EXTERNAL_COHORTS:
+        return expand(
+            f"results/cohorts/{name}/predictions/{{slide}}.tsv", slide=slides_of(name)
+        )
+    return expand("results/predictions/{slide}.tsv", slide=slides_of(name))
+
+
+def slide_scores(wildcards):
+    """The slide scores (and map agreement) of the slides of a slide dataset or cohort."""
+    if name_of(wildcards) in PATCH_DATASETS:
+        return []
+    return [
+        path.replace(".tsv", ".scores.json") for path in prediction_tables(wildcards)
+    ]
+
+
+def model_geometry(wildcards):
+    """The microns per pixel the dataset's model is trained at (None: images of unknown resolution)."""
+    geometry = dataset_geometry(config, wildcards.dataset)
+    return geometry.mpp if geometry else None
+
+
+def leakage_check(wildcards):
+    """For a cohort's slide: its cohort's check against the model's training data, which must pass first."""
+    name = name_of(wildcards)
+    return [f"results/splits/{name}.leakage.json"] if name in COHORTS else []

@@ -14,7 +14,7 @@ if config["demo_dir"]:
             mem_mb=2000,
             runtime=10,
         params:
-            dataset=dataset_of,
+            dataset=home_of,
             small=config["demo_small"],
         script:
             "../../scripts/demo_slide.py"

@@ -66,8 +66,8 @@ rule tile:
         mem_mb=2000,  # bounded: a few decoded blocks per thread, never the slide
         runtime=120,
     params:
-        resolution=config["resolution"],
-        tiling=config["tiling"],
+        resolution=resolution_of,
+        tiling=tiling_of,
         min_tissue_fraction=config["tissue"]["min_tissue_fraction"],
     script:
         "../../scripts/tile.py"

@@ -16,7 +16,7 @@ rule label_tiles:
         mem_mb=2000,
         runtime=20,
     params:
-        labels=lambda wildcards: dataset_config(wildcards)["labels"],
+        labels=lambda wildcards: labels_of(home_of(wildcards)),
         slide_label=lambda wildcards: sheet_value(wildcards.slide, "label"),
     script:
         "../../scripts/label_tiles.py"
@@ -51,7 +51,7 @@ rule split_slides:
             slides_of(wildcards.dataset), "patient_id"
         ].tolist(),
         splits=config["splits"],
-        positive_class=lambda wildcards: dataset_config(wildcards)["positive_class"],
+        positive_class=lambda wildcards: positive_class(config, wildcards.dataset),
     script:
         "../../scripts/split_slides.py"
 
@@ -77,22 +77,27 @@ rule split_patches:
         mem_mb=2000,
         runtime=30,
     params:
-        patches=lambda wildcards: dataset_config(wildcards)["patches"],
-        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        patches=lambda wildcards: config["datasets"][wildcards.dataset]["patches"],
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         splits=config["splits"],
     script:
         "../../scripts/split_patches.py"
 
 
-rule entries:
+rule split_cohort:
     input:
-        splits="results/splits/{dataset}.tsv",
-        labels=per_slide("results/labels/{slide}.tsv"),
-        stores=per_slide("results/tiles/{slide}.zarr"),
+        labels=cohort_label_tables,
+        info=per_slide("results/slides/{slide}/info.json"),
+        model_splits=lambda wildcards: f"results/splits/{model_of(config, wildcards.cohort)}.tsv",
+        model_info=lambda wildcards: expand(
+            "results/slides/{slide}/info.json",
+            slide=slides_of(model_of(config, wildcards.cohort)),
+        ),
     output:
-        entries="results/entries/{dataset}.tsv",
+        splits="results/splits/{cohort}.tsv",
+        leakage="results/splits/{cohort}.leakage.json",
     log:
-        "results/logs/entries/{dataset}.log",
+        "results/logs/split/{cohort}.log",
     conda:
         "../../envs/slidesnake.yaml"
     threads: 1
@@ -100,7 +105,35 @@ rule entries:
         mem_mb=2000,
         runtime=10,
     params:
-        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
-        slides=lambda wildcards: slides_of(wildcards.dataset),
+        model=lambda wildcards: model_of(config, wildcards.cohort),
+        slides=lambda wildcards: slides_of(wildcards.cohort),
+        patients=lambda wildcards: sheet.loc[
+            slides_of(wildcards.cohort), "patient_id"
+        ].tolist(),
+        positive_class=lambda wildcards: positive_class(config, wildcards.cohort),
+    script:
+        "../../scripts/split_cohort.py"
+
+
+rule entries:
+    input:
+        splits="results/splits/{name}.tsv",
+        labels=per_slide("results/labels/{slide}.tsv"),
+        stores=per_slide("results/tiles/{slide}.zarr"),
+    output:
+        entries="results/entries/{name}.tsv",
+    log:
+        "results/logs/entries/{name}.log",
+    wildcard_constraints:
+        name=alternatives(EVALUATED),
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        classes=lambda wildcards: labels_of(wildcards.name)["classes"],
+        slides=lambda wildcards: slides_of(wildcards.name),
     script:
         "../../scripts/entries.py"

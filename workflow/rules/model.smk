@@ -1,4 +1,4 @@
-# Stages 6-7: one model per dataset (in the dataset's own conda env), predictions and probability maps.
+# Stage 6: one model per dataset (in the dataset's own conda env), and a t-SNE of its features.
 
 
 rule train:
@@ -20,67 +20,12 @@ rule train:
         mem_mb=8000,
         runtime=240,
     params:
-        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
+        mpp=model_geometry,
     script:
         "../../scripts/train.py"
-
-
-rule predict:
-    input:
-        model=lambda wildcards: f"results/models/{dataset_of(wildcards)}/model.keras",
-        store="results/tiles/{slide}.zarr",
-        thumbnail="results/slides/{slide}/thumbnail.png",
-    output:
-        tiles="results/predictions/{slide}.tsv",
-        map=directory("results/maps/{slide}.zarr"),
-        heatmap=report(
-            "results/heatmaps/{slide}.png",
-            caption="../report/heatmap.rst",
-            category="Heatmaps",
-            subcategory=lambda wildcards: dataset_of(wildcards),
-            labels={"slide": "{slide}"},
-        ),
-        scores="results/predictions/{slide}.scores.json",
-    log:
-        "results/logs/predict/{slide}.log",
-    benchmark:
-        "results/benchmarks/predict/{slide}.tsv"
-    conda:
-        model_env
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
-        positive_class=lambda wildcards: dataset_config(wildcards)["positive_class"],
-    script:
-        "../../scripts/predict.py"
-
-
-rule predict_patches:
-    input:
-        model="results/models/{dataset}/model.keras",
-        entries="results/entries/{dataset}.tsv",
-    output:
-        predictions="results/predictions/{dataset}/images.tsv",
-    log:
-        "results/logs/predict_patches/{dataset}.log",
-    wildcard_constraints:
-        dataset=alternatives(PATCH_DATASETS),
-    conda:
-        model_env
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
-        image_size=image_size,
-    script:
-        "../../scripts/predict_patches.py"
 
 
 rule tsne:

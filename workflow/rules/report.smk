@@ -1,39 +1,49 @@
-# Stage 8: per-dataset evaluation and figures for the study report (`snakemake --report`), provenance.
+# Stage 8: metrics with confidence intervals and figures of every dataset and labelled cohort,
+# every model on every held-out set side by side, provenance; `snakemake --report` gathers them.
 
 
 rule evaluate:
     input:
-        entries="results/entries/{dataset}.tsv",
+        entries="results/entries/{name}.tsv",
         predictions=prediction_tables,
-        history="results/models/{dataset}/history.tsv",
+        scores=slide_scores,
+        history=lambda wildcards: (
+            [f"results/models/{wildcards.name}/history.tsv"]
+            if wildcards.name in DATASETS
+            else []
+        ),
     output:
         metrics=report(
-            "results/reports/{dataset}/metrics.tsv",
+            "results/reports/{name}/metrics.tsv",
             caption="../report/metrics.rst",
             category="Evaluation",
-            subcategory="{dataset}",
+            subcategory="{name}",
         ),
-        per_item="results/reports/{dataset}/items.tsv",
+        per_item="results/reports/{name}/items.tsv",
+        class_auc="results/reports/{name}/class_auc.tsv",
+        confusion_table="results/reports/{name}/confusion.tsv",
         confusion=report(
-            "results/reports/{dataset}/confusion.png",
+            "results/reports/{name}/confusion.png",
             caption="../report/confusion.rst",
             category="Evaluation",
-            subcategory="{dataset}",
+            subcategory="{name}",
         ),
         roc=report(
-            "results/reports/{dataset}/roc.png",
+            "results/reports/{name}/roc.png",
             caption="../report/roc.rst",
             category="Evaluation",
-            subcategory="{dataset}",
+            subcategory="{name}",
         ),
         curves=report(
-            "results/reports/{dataset}/training_curves.png",
+            "results/reports/{name}/training_curves.png",
             caption="../report/curves.rst",
             category="Evaluation",
-            subcategory="{dataset}",
+            subcategory="{name}",
         ),
     log:
-        "results/logs/evaluate/{dataset}.log",
+        "results/logs/evaluate/{name}.log",
+    wildcard_constraints:
+        name=alternatives(EVALUATED),
     conda:
         "../../envs/slidesnake.yaml"
     threads: 1
@@ -41,10 +51,35 @@ rule evaluate:
         mem_mb=2000,
         runtime=10,
     params:
-        classes=lambda wildcards: dataset_config(wildcards)["labels"]["classes"],
-        positive_class=lambda wildcards: dataset_config(wildcards)["positive_class"],
+        classes=model_classes,
+        positive_class=lambda wildcards: positive_class(config, wildcards.name),
+        threshold=config["prediction"]["threshold"],
+        evaluation=config["evaluation"],
     script:
         "../../scripts/evaluate.py"
+
+
+rule performance:
+    input:
+        metrics=expand("results/reports/{name}/metrics.tsv", name=EVALUATED),
+    output:
+        table=report(
+            "results/reports/performance.tsv",
+            caption="../report/performance.rst",
+            category="Evaluation",
+        ),
+    log:
+        "results/logs/performance.log",
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        models={name: model_of(config, name) for name in EVALUATED},
+    script:
+        "../../scripts/performance.py"
 
 
 rule provenance:

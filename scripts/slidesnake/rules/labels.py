@@ -76,6 +76,26 @@ def split_slides(
     or sharing a tile with identical pixels, are identical content and stay on one side.
     """
     settings = SplitSettings.from_config(splits, where="splits")
+    rows, tile_labels_, tile_hashes = _slide_items(slides, label_tsvs, positive_class)
+    items = pd.DataFrame(rows)
+    items["patient_id"] = items["item"].map(dict(zip(slides, patients, strict=True)))
+    checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
+    items["content_hash"] = items["item"].map(checksums)
+    identical = slides_sharing_tiles(tile_hashes)
+    table = make_splits(items, settings=settings, dataset=dataset, identical=identical)
+    tiles = pd.concat(tile_labels_, ignore_index=True).merge(table[["item", "split"]], on="item")
+    _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv, identical)
+    return table
+
+
+def _slide_items(
+    slides: Sequence[str], label_tsvs: Sequence[str], positive_class: str
+) -> tuple[list[dict], list[pd.DataFrame], list[pd.DataFrame]]:
+    """Per slide: its item row (slide label, labelled tiles), its tile labels and its tile hashes.
+
+    A slide's label is ``positive_class`` when any of its tiles has it, else its most common tile
+    label, ``(no tiles)`` without labelled tiles.
+    """
     rows, tile_labels_, tile_hashes = [], [], []
     for slide_id, label_tsv in zip(slides, label_tsvs, strict=True):
         tiles = read_table(label_tsv, keep_default_na=False)
@@ -89,14 +109,70 @@ def split_slides(
         rows.append({"item": slide_id, "label": label, "tiles": len(labelled)})
         tile_labels_.append(pd.DataFrame({"item": slide_id, "label": labelled["label"].to_numpy()}))
         tile_hashes.append(pd.DataFrame({"item": slide_id, "hash": tiles["content_hash"].to_numpy()}))
-    items = pd.DataFrame(rows)
-    items["patient_id"] = items["item"].map(dict(zip(slides, patients, strict=True)))
+    return rows, tile_labels_, tile_hashes
+
+
+def split_cohort(
+    *,
+    cohort: str,
+    model: str,
+    slides: Sequence[str],
+    patients: Sequence[str],
+    label_tsvs: Sequence[str],
+    info_jsons: Sequence[str],
+    model_split_tsv: str,
+    model_info_jsons: Sequence[str],
+    positive_class: str,
+    out_tsv: str,
+    leakage_json: str,
+) -> pd.DataFrame:
+    """Rule ``split_cohort``: a cohort's slides as one ``external`` split, refused if in the model's data.
+
+    A cohort slide of a patient in the model's split table, or with the same file checksum as a
+    slide the model was trained on, is a :class:`SplitError` naming both (the workflow checks
+    patients and files before any job; this checks the checksums the model's slides really had).
+    """
+    if label_tsvs:
+        rows, _, _ = _slide_items(slides, label_tsvs, positive_class)
+    else:
+        rows = [{"item": slide_id, "label": "(unlabelled)", "tiles": 0} for slide_id in slides]
+    items = pd.DataFrame(rows, columns=["item", "label", "tiles"])
+    items["patient_id"] = list(patients)
     checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
     items["content_hash"] = items["item"].map(checksums)
-    identical = slides_sharing_tiles(tile_hashes)
-    table = make_splits(items, settings=settings, dataset=dataset, identical=identical)
-    tiles = pd.concat(tile_labels_, ignore_index=True).merge(table[["item", "split"]], on="item")
-    _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv, identical)
+    trained = read_table(model_split_tsv, keep_default_na=False)
+    theirs = {info["sha256"]: info["slide_id"] for info in map(read_json, model_info_jsons)}
+    problems = [
+        f"slide {slide!r} has the same file checksum as slide {theirs[digest]!r} of model {model!r}"
+        for slide, digest in zip(items["item"], items["content_hash"], strict=True)
+        if digest in theirs
+    ]
+    shared = sorted(set(items["patient_id"]) & set(trained["patient_id"].astype(str)))
+    problems += [
+        f"patient {patient!r} is in the cohort and in the data of model {model!r}" for patient in shared
+    ]
+    if problems:
+        msg = f"cohort {cohort!r} overlaps the training data of its model: " + "; ".join(problems[:20])
+        raise SplitError(msg)
+    table = items.assign(group=pd.factorize(items["patient_id"])[0], split="external", fold=-1)
+    write_table(table, out_tsv)
+    report = {
+        "ok": True,
+        "cohort": cohort,
+        "model": model,
+        "slides": len(items),
+        "patients": int(items["patient_id"].nunique()),
+        "model_patients_compared": int(trained["patient_id"].nunique()),
+        "model_slides_compared": len(theirs),
+    }
+    write_json(report, leakage_json)
+    log.info(
+        "%s: %d slides of %d patients, none in the data of model %s",
+        cohort,
+        len(items),
+        items["patient_id"].nunique(),
+        model,
+    )
     return table
 
 

@@ -1,4 +1,4 @@
-"""Rules of ``workflow/rules/model.smk``: train a dataset's model, predict slides and images, embed."""
+"""Rules of ``workflow/rules/model.smk``: train a dataset's model, embed its features."""
 
 from __future__ import annotations
 
@@ -6,16 +6,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from PIL import Image
-
-from ..entries import pixel_source, read_entries, store_entries
+from ..entries import pixel_source, read_entries
 from ..errors import ModelError
 from ..io import atomic_path, write_json, write_table
 from ..settings import ModelSettings
-from ..store import TileStore
-from ..store.maps import probability_grid, write_probability_map
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +26,18 @@ def train(
     classes: Sequence[str],
     model: Mapping[str, Any],
     image_size: int | None,
+    mpp: float | None,
     model_path: str,
     history_tsv: str,
     config_json: str,
     threads: int,
 ) -> None:
-    """Rule ``train``: train the dataset's classifier on its train entries, validate on val."""
+    """Rule ``train``: train the dataset's classifier on its train entries, validate on val.
+
+    ``config.json`` beside the model records the settings used and the geometry the model takes
+    (tile side and microns per pixel; ``mpp`` is None for images of unknown resolution): slides it
+    predicts are tiled at that geometry.
+    """
     import tensorflow as tf
 
     from ..model.build import build_model
@@ -85,6 +85,7 @@ def train(
             "dataset": dataset,
             "classes": list(classes),
             "input_pixels": train_source.size,
+            "geometry": {"tile_size": train_source.size, "mpp": mpp},
             "model": settings.to_dict(),
             "train_items": len(train_entries),
             "val_items": len(val_entries),
@@ -93,89 +94,6 @@ def train(
         },
         config_json,
     )
-
-
-def _probabilities(
-    model_path: str, entries: pd.DataFrame, classes: Sequence[str], image_size: int | None
-) -> pd.DataFrame:
-    """``p_<class>`` columns for every entry, from the saved model."""
-    import keras
-
-    from ..model.data import pipeline
-    from ..model.fit import predict_probabilities
-
-    model = keras.models.load_model(model_path)
-    data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
-    probabilities = predict_probabilities(model, data)
-    return pd.DataFrame(
-        {f"p_{c}": probabilities[:, k].round(5) for k, c in enumerate(classes)}, index=entries.index
-    )
-
-
-def predict(
-    *,
-    model_path: str,
-    store: str,
-    thumbnail_png: str,
-    classes: Sequence[str],
-    positive_class: str,
-    tiles_tsv: str,
-    map_store: str,
-    heatmap_png: str,
-    scores_json: str,
-    threads: int,
-) -> None:
-    """Rule ``predict``: tile probabilities, the stitched probability map, its heatmap and slide scores."""
-    from ..model.fit import set_threads
-    from ..plots import heatmap_figure
-
-    set_threads(threads)
-    tiles_store = TileStore(store)
-    plan = tiles_store.plan
-    entries = store_entries(store)
-    tiles = entries[["item", "row", "col", "y", "x"]].join(tiles_store.index[["x0", "y0"]])
-    tiles = tiles.join(_probabilities(model_path, entries, classes, None))
-    write_table(tiles, tiles_tsv)
-    column = f"p_{positive_class}"
-    rows, cols = plan.grid_shape
-    grid = probability_grid(tiles, rows, cols, column)
-    write_probability_map(
-        grid, map_store, slide_id=tiles_store.slide_id, plan=plan, positive_class=positive_class
-    )
-    p = tiles[column].to_numpy()
-    tile_mm2 = (plan.tile_size * plan.tile_mpp / 1000) ** 2
-    scores = {
-        "slide_id": tiles_store.slide_id,
-        "tiles": len(tiles),
-        "mean_probability": round(float(p.mean()), 5) if len(p) else None,
-        "max_probability": round(float(p.max()), 5) if len(p) else None,
-        "positive_fraction": round(float((p >= 0.5).mean()), 5) if len(p) else None,
-        "positive_area_mm2": round(float((p >= 0.5).sum()) * tile_mm2, 4),
-    }
-    write_json(scores, scores_json)
-    heatmap_figure(
-        np.asarray(Image.open(thumbnail_png)),
-        grid,
-        map_pixel_um=plan.tile_size * plan.tile_mpp,
-        width_um=plan.target_width * plan.tile_mpp,
-        height_um=plan.target_height * plan.tile_mpp,
-        title=f"{tiles_store.slide_id}: P({positive_class})",
-        path=heatmap_png,
-    )
-
-
-def predict_patches(
-    *, model_path: str, entries_tsv: str, classes: Sequence[str], image_size: int, out_tsv: str, threads: int
-) -> None:
-    """Rule ``predict_patches``: class probabilities of every image of a patch dataset."""
-    from ..model.fit import set_threads
-
-    set_threads(threads)
-    entries = read_entries(entries_tsv)
-    table = entries[["item", "patient_id", "label", "split"]].join(
-        _probabilities(model_path, entries, classes, image_size)
-    )
-    write_table(table, out_tsv)
 
 
 def tsne(

@@ -1,68 +1,173 @@
-"""Rules of ``workflow/rules/report.smk``: a dataset's metrics and figures, and the run's provenance."""
+"""Rules of ``workflow/rules/report.smk``: metrics and figures of datasets and cohorts, provenance."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..entries import entry_keys, read_entries, unit
-from ..io import read_table, write_table
-from ..metrics import split_metrics
+from ..entries import entry_keys, levels, read_entries, unit
+from ..io import read_json, read_table, write_table
+from ..metrics import class_aucs, confusion_table, level_metrics
 from ..plots import confusion_figure, roc_figure, training_curves_figure
 from ..provenance import write_provenance
+from ..settings import EvaluationSettings
+
+#: Columns of ``items.tsv`` (one row per slide or image) besides ``item``, ``split`` and ``patient_id``.
+ITEM_COLUMNS = ("entries", "share_labelled_positive", "share_called_positive", "mean_probability")
 
 
-def evaluate(
-    *,
-    dataset: str,
-    entries_tsv: str,
-    prediction_tsvs: Sequence[str],
-    classes: Sequence[str],
-    positive_class: str,
-    history_tsv: str,
-    metrics_tsv: str,
-    items_tsv: str,
-    confusion_png: str,
-    roc_png: str,
-    curves_png: str,
-) -> pd.DataFrame:
-    """Rule ``evaluate``: metrics per split, a per-item table, confusion matrix, ROC and training curves.
-
-    Metrics are over the labelled entries (tiles or images); ``items_tsv`` has
-    one row per item (slide or image) with its entries, the share of them
-    labelled ``positive_class``, the share predicted so and the mean probability.
-    """
+def scored_entries(entries_tsv: str, prediction_tsvs: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
+    """The labelled entries with their class probabilities and the most probable class (``predicted``)."""
     entries = read_entries(entries_tsv)
     predictions = pd.concat(
         [read_table(path, keep_default_na=False) for path in prediction_tsvs], ignore_index=True
     )
     keys = entry_keys(entries)
-    probability_columns = [f"p_{c}" for c in classes]
-    scored = entries.merge(predictions[[*keys, *probability_columns]], on=keys, validate="one_to_one")
+    columns = [f"p_{c}" for c in classes]
+    scored = entries.merge(predictions[[*keys, *columns]], on=keys, validate="one_to_one")
+    scored["predicted"] = (
+        np.asarray(classes)[scored[columns].to_numpy().argmax(axis=1)] if len(scored) else []
+    )
+    return scored
+
+
+def _slides(scored: pd.DataFrame, score_jsons: Sequence[str]) -> pd.DataFrame:
+    """One row per slide: split and patient (from its entries), its score, whether it is labelled positive."""
+    per_item = scored.groupby("item").agg(split=("split", "first"), patient_id=("patient_id", "first"))
+    scores = pd.DataFrame([read_json(path) for path in score_jsons]).rename(columns={"slide_id": "item"})
+    return per_item.reset_index().merge(scores, on="item")
+
+
+def _patients(units: pd.DataFrame, truth: str, score: str) -> pd.DataFrame:
+    """One row per patient: the highest score of its units, positive if any of them is."""
+    patients = units.groupby("patient_id").agg(
+        split=("split", "first"), score=(score, "max"), truth=(truth, "max")
+    )
+    return patients.reset_index().assign(item=lambda t: t["patient_id"])
+
+
+def evaluation_tables(
+    scored: pd.DataFrame,
+    score_jsons: Sequence[str],
+    *,
+    classes: Sequence[str],
+    positive_class: str,
+    threshold: float,
+    settings: EvaluationSettings,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics at every level (with CIs) and the per-item table of a dataset's or cohort's scored entries."""
+    boot = {"resamples": settings.bootstrap, "seed": settings.seed}
     p = f"p_{positive_class}"
+    first, *rest = levels(scored)
+    tables = [
+        level_metrics(scored, truth="label", called="predicted", score=p, positive=positive_class, **boot)
+    ]
+    tables[0].insert(0, "level", first)
+    units = scored.assign(truth=(scored["label"] == positive_class).astype(int), score=scored[p])
+    if "slide" in rest:
+        units = _slides(scored, score_jsons)
+        units = units.assign(truth=units["label_positive"].astype(int))
+        called = (units["score"] >= threshold).astype(int)
+        slide = level_metrics(
+            units.assign(called=called), truth="truth", called="called", score="score", **boot
+        )
+        tables.append(slide.assign(level="slide"))
+    patients = _patients(units, "truth", "score")
+    called = (patients["score"] >= threshold).astype(int)
+    patient = level_metrics(
+        patients.assign(called=called), truth="truth", called="called", score="score", **boot
+    )
+    tables.append(patient.assign(level="patient"))
+    metrics = pd.concat(tables, ignore_index=True)
+    metrics.insert(
+        2, "unit", metrics["level"].map({"tile": "tiles", "image": "images"}).fillna(metrics["level"] + "s")
+    )
+    metrics.insert(3, "threshold", np.where(metrics["level"] == first, np.nan, threshold))
     items = (
-        scored.groupby(["item", "split"], sort=False)
+        scored.groupby(["item", "split", "patient_id"], sort=False)
         .agg(
             entries=(p, "size"),
-            labelled_positive_fraction=("label", lambda s: float((s == positive_class).mean())),
-            predicted_positive_fraction=(p, lambda s: float((s >= 0.5).mean())),
+            share_labelled_positive=("label", lambda s: float((s == positive_class).mean())),
+            share_called_positive=("predicted", lambda s: float((s == positive_class).mean())),
             mean_probability=(p, "mean"),
         )
         .round(4)
         .reset_index()
     )
-    what = unit(entries)
-    metrics = split_metrics(scored, classes, positive_class)
-    metrics.insert(0, "dataset", dataset)
-    metrics.insert(2, "unit", what)
+    if "slide" in rest:
+        extra = _slides(scored, score_jsons)[["item", "score", "label_positive", "dice", "iou"]]
+        items = items.merge(extra, on="item", how="left")
+    return metrics, items
+
+
+def evaluate(
+    *,
+    name: str,
+    entries_tsv: str,
+    prediction_tsvs: Sequence[str],
+    score_jsons: Sequence[str],
+    history_tsvs: Sequence[str],
+    classes: Sequence[str],
+    positive_class: str,
+    threshold: float,
+    evaluation: Mapping[str, Any],
+    metrics_tsv: str,
+    items_tsv: str,
+    class_auc_tsv: str,
+    confusion_tsv: str,
+    confusion_png: str,
+    roc_png: str,
+    curves_png: str,
+) -> pd.DataFrame:
+    """Rule ``evaluate``: metrics with 95% CIs at every level, per-item table, class AUCs, figures.
+
+    For a dataset (its test split is patients its model never saw) and for a labelled cohort (split
+    ``external``: slides of another dataset or site). Tile- (or image-) level metrics are over the
+    labelled entries, by the most probable class; slide level compares the slide score with whether
+    the slide is labelled positive (any tile of the positive class, or its slide label); patient
+    level takes each patient's highest score. CIs resample patients.
+    """
+    settings = EvaluationSettings.from_config(evaluation, where="evaluation")
+    scored = scored_entries(entries_tsv, prediction_tsvs, classes)
+    metrics, items = evaluation_tables(
+        scored,
+        score_jsons,
+        classes=classes,
+        positive_class=positive_class,
+        threshold=threshold,
+        settings=settings,
+    )
+    metrics.insert(0, "dataset", name)
     write_table(metrics, metrics_tsv)
     write_table(items, items_tsv)
-    confusion_figure(scored[scored["split"] == "test"], classes, f"{dataset}: test {what}", confusion_png)
-    roc_figure(scored, classes, positive_class, f"{dataset}: ROC of {positive_class} by split", roc_png)
-    training_curves_figure(read_table(history_tsv), f"{dataset}: training", curves_png)
+    write_table(class_aucs(scored, classes, resamples=settings.bootstrap, seed=settings.seed), class_auc_tsv)
+    write_table(confusion_table(scored, classes), confusion_tsv)
+    held_out = "external" if "external" in set(scored["split"]) else "test"
+    what = unit(scored)
+    confusion_figure(
+        scored[scored["split"] == held_out], classes, f"{name}: {held_out} {what}", confusion_png
+    )
+    roc_figure(scored, classes, positive_class, f"{name}: ROC of {positive_class} by split", roc_png)
+    history = read_table(history_tsvs[0]) if history_tsvs else pd.DataFrame(columns=["epoch"])
+    training_curves_figure(history, f"{name}: training", curves_png)
     return metrics
+
+
+def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_tsv: str) -> None:
+    """Rule ``performance``: every model on every held-out set side by side (test splits, cohorts)."""
+    tables = []
+    for path in metrics_tsvs:
+        metrics = read_table(path)
+        held_out = metrics[metrics["split"].isin(["test", "external"])]
+        tables.append(held_out)
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["dataset"])
+    table.insert(0, "model", table["dataset"].map(models))
+    table = table.rename(columns={"dataset": "evaluated_on"})
+    table.insert(2, "validation", np.where(table["split"] == "external", "external", "internal"))
+    write_table(table, out_tsv)
 
 
 def provenance(

@@ -1,7 +1,14 @@
-"""Stitch tile probabilities into a slide-level probability map stored as Zarr."""
+"""Stitch tile probabilities into a slide-level map of every class, stored as Zarr.
+
+A map cell is ``stride`` target pixels square (the tile size when tiles do not overlap). Each
+predicted tile covers ``(tile_size / stride)**2`` cells; a cell's value is the mean over the tiles
+that cover it, NaN where none does. The map is (row, col, class) float32.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,56 +21,101 @@ from ..wsi import TilePlan
 MAP = "probability"
 
 
-def probability_grid(tiles: pd.DataFrame, rows: int, cols: int, column: str) -> np.ndarray:
-    """Place each tile's probability at its grid position; tiles never predicted are NaN.
+@dataclass(frozen=True)
+class MapGeometry:
+    """Where a map's cells lie on the slide.
+
+    Attributes
+    ----------
+    cell : int
+        Cell side in target pixels (the prediction stride).
+    plan : TilePlan
+        The slide's tiling plan (tile size, target MPP, level-0 pixels per target pixel).
+    """
+
+    cell: int
+    plan: TilePlan
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Cells down and across: the tile grid's extent in cells."""
+        rows, cols = self.plan.grid_shape
+        per_tile = self.plan.tile_size // self.cell
+        return rows * per_tile, cols * per_tile
+
+    @property
+    def cell_um(self) -> float:
+        """Cell side in microns."""
+        return self.cell * self.plan.tile_mpp
+
+    @property
+    def cell_level0(self) -> float:
+        """Cell side in level-0 pixels."""
+        return self.cell * self.plan.level0_per_target
+
+
+def stitch(tiles: pd.DataFrame, geometry: MapGeometry, columns: Sequence[str]) -> np.ndarray:
+    """Average the tiles' values into the map's cells.
 
     Parameters
     ----------
     tiles : pandas.DataFrame
-        Columns ``row``, ``col`` and ``column``.
-    rows, cols : int
-        Size of the tile grid.
-    column : str
-        The probability column to place.
+        Columns ``y``, ``x`` (target pixels of the tile corners) and ``columns``.
+    geometry : MapGeometry
+        The map's cells.
+    columns : sequence of str
+        The value columns (one map channel each, e.g. ``p_<class>``).
 
     Returns
     -------
     numpy.ndarray
-        (rows, cols) float32 map, one value per tile.
+        (row, col, channel) float32, NaN where no tile covers a cell.
     """
-    grid = np.full((rows, cols), np.nan, np.float32)
-    grid[tiles["row"].to_numpy(int), tiles["col"].to_numpy(int)] = tiles[column].to_numpy(np.float32)
-    return grid
+    rows, cols = geometry.shape
+    per_tile = geometry.plan.tile_size // geometry.cell
+    total = np.zeros((rows, cols, len(columns)), np.float64)
+    count = np.zeros((rows, cols), np.int32)
+    top = tiles["y"].to_numpy(int) // geometry.cell
+    left = tiles["x"].to_numpy(int) // geometry.cell
+    values = tiles[list(columns)].to_numpy(np.float64)
+    for dy in range(per_tile):
+        for dx in range(per_tile):
+            np.add.at(total, (top + dy, left + dx), values)
+            np.add.at(count, (top + dy, left + dx), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stitched = total / count[..., None]
+    return stitched.astype(np.float32)
 
 
 def write_probability_map(
-    grid: np.ndarray, path: str | Path, *, slide_id: str, plan: TilePlan, positive_class: str
+    grid: np.ndarray, path: str | Path, *, slide_id: str, geometry: MapGeometry, classes: Sequence[str]
 ) -> None:
-    """Write a probability map as a Zarr v3 group with its geometry in the attributes.
-
-    One map pixel is one tile: it covers ``tile_size`` target pixels, that is
-    ``plan.tile_size_level0`` level-0 pixels, from the slide's top-left corner.
-    """
+    """Write a (row, col, class) map as a Zarr v3 group, its geometry and class names in the attributes."""
     with atomic_path(path) as tmp:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        rows, cols, channels = grid.shape
         array = group.create_array(
             MAP,
             shape=grid.shape,
-            chunks=(min(512, max(1, grid.shape[0])), min(512, max(1, grid.shape[1]))),
+            chunks=(min(512, max(1, rows)), min(512, max(1, cols)), channels),
             dtype="float32",
             fill_value=np.nan,
-            dimension_names=("row", "col"),
+            dimension_names=("row", "col", "class"),
         )
         array[:] = grid
         group.attrs["slidesnake"] = {
             "slide_id": slide_id,
-            "class": positive_class,
-            "pixel_size_um": plan.tile_size * plan.tile_mpp,
-            "level0_pixels_per_map_pixel": plan.tile_size_level0,
-            "tile_size": plan.tile_size,
+            "classes": list(classes),
+            "cell_target_px": geometry.cell,
+            "pixel_size_um": geometry.cell_um,
+            "level0_pixels_per_map_pixel": geometry.cell_level0,
+            "tile_size": geometry.plan.tile_size,
+            "coordinates": "map cell (row, col) covers level-0 pixels [col, col + 1) x [row, row + 1) times "
+            "level0_pixels_per_map_pixel, from the slide's top-left corner",
         }
 
 
-def read_probability_map(path: str | Path) -> np.ndarray:
-    """Read a probability map written by :func:`write_probability_map`."""
-    return zarr.open_group(path, mode="r")[MAP][:]
+def read_probability_map(path: str | Path) -> tuple[np.ndarray, dict]:
+    """Read a map written by :func:`write_probability_map`: the (row, col, class) array and its attributes."""
+    group = zarr.open_group(path, mode="r")
+    return group[MAP][:], dict(group.attrs["slidesnake"])

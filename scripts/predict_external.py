@@ -1,0 +1,21 @@
+"""Rule predict_external: a slide of another dataset through a cohort's model: tile table and scores."""
+
+from slidesnake.rules import run
+from slidesnake.rules.predict import predict_external
+
+run(
+    snakemake,
+    predict_external,
+    model_path=snakemake.input.model,
+    model_json=snakemake.input.model_config,
+    store=snakemake.input.store,
+    label_tsvs=[snakemake.input.labels],
+    model=snakemake.params.model,
+    classes=snakemake.params.classes,
+    positive_class=snakemake.params.positive_class,
+    prediction=snakemake.params.prediction,
+    tolerance=snakemake.params.tolerance,
+    tiles_tsv=snakemake.output.tiles,
+    scores_json=snakemake.output.scores,
+    threads=snakemake.threads,
+)

@@ -1,0 +1,1 @@
+"""Per-slide exports for review in other tools: QuPath GeoJSON and OME-TIFF probability overlays."""

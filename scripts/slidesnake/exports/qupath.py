@@ -1,0 +1,150 @@
+"""A slide's predictions as a GeoJSON FeatureCollection that QuPath imports (File > Import objects).
+
+Coordinates are level-0 pixels (x = column, y = row), as QuPath expects; properties follow QuPath's
+own GeoJSON (``objectType``, ``classification`` with ``name`` and ``color``, ``measurements`` as a
+name -> number mapping). The file holds one ``tile`` object per predicted tile, classified by its
+most probable class with every class probability as a measurement, and one ``annotation`` per
+connected region of map cells whose positive-class probability reaches the threshold (holes kept,
+area in um^2). Features are written one at a time, so a gigapixel slide never sits in memory as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from skimage.measure import label as connected_components
+
+from ..io import atomic_path
+from ..store.maps import MapGeometry
+from .colours import class_colours
+
+_NAMESPACE = uuid.UUID("1b2c6a52-4a0e-4d9e-8f0f-6a7c2d1e9b3a")
+
+
+def _feature(identity: str, geometry: shapely.Geometry, properties: dict) -> str:
+    return json.dumps(
+        {
+            "type": "Feature",
+            "id": str(uuid.uuid5(_NAMESPACE, identity)),
+            "geometry": shapely.geometry.mapping(geometry),
+            "properties": properties,
+        },
+        separators=(",", ":"),
+    )
+
+
+def positive_regions(
+    positive: np.ndarray, geometry: MapGeometry, threshold: float
+) -> list[tuple[shapely.Polygon, float, int]]:
+    """Connected regions (4-connected map cells) whose probability reaches ``threshold``.
+
+    Parameters
+    ----------
+    positive : numpy.ndarray
+        (row, col) positive-class map, NaN outside tissue.
+    geometry : MapGeometry
+        Where the cells lie (level-0 pixels).
+    threshold : float
+        The probability a cell needs.
+
+    Returns
+    -------
+    list of (shapely.Polygon, float, int)
+        Per region: its polygon in level-0 pixels (holes kept), its mean probability, its cells.
+    """
+    called = np.nan_to_num(positive, nan=0.0) >= threshold
+    components, count = connected_components(called, connectivity=1, return_num=True)
+    side = geometry.cell_level0
+    regions = []
+    for k in range(1, count + 1):
+        rows, cols = np.nonzero(components == k)
+        boxes = shapely.box(cols * side, rows * side, (cols + 1) * side, (rows + 1) * side)
+        polygon = shapely.coverage_union_all(boxes)
+        regions.append((polygon, float(positive[rows, cols].mean()), len(rows)))
+    return regions
+
+
+def write_qupath_geojson(
+    tiles: pd.DataFrame,
+    positive_map: np.ndarray,
+    path: str | Path,
+    *,
+    slide_id: str,
+    geometry: MapGeometry,
+    classes: Sequence[str],
+    positive_class: str,
+    threshold: float,
+    mpp: tuple[float, float],
+) -> int:
+    """Write the QuPath GeoJSON of one slide; return the number of tile features.
+
+    Parameters
+    ----------
+    tiles : pandas.DataFrame
+        The predicted tiles: ``y``, ``x`` (target pixels) and ``p_<class>`` per class.
+    positive_map : numpy.ndarray
+        (row, col) positive-class map (for the regions).
+    path : str or Path
+        The ``.geojson`` to write.
+    slide_id : str
+        For the objects' ids.
+    geometry : MapGeometry
+        The map cells and the tiling plan (level-0 pixels per target pixel, tile size).
+    classes : sequence of str
+        The model's classes.
+    positive_class : str
+        The class of the regions.
+    threshold : float
+        Probability a region's cells reach.
+    mpp : tuple of float
+        Level-0 microns per pixel (x, y), for region areas.
+
+    Returns
+    -------
+    int
+        Tile features written.
+    """
+    colours = class_colours(classes)
+    scale = geometry.plan.level0_per_target
+    side = geometry.plan.tile_size * scale
+    probabilities = tiles[[f"p_{c}" for c in classes]].to_numpy(float)
+    best = probabilities.argmax(axis=1) if len(tiles) else np.zeros(0, int)
+    xs, ys = tiles["x"].to_numpy(float) * scale, tiles["y"].to_numpy(float) * scale
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        out.write('{"type":"FeatureCollection","features":[\n')
+        first = True
+        for k in range(len(tiles)):
+            name = classes[best[k]]
+            properties = {
+                "objectType": "tile",
+                "classification": {"name": name, "color": list(colours[name])},
+                "measurements": {
+                    f"P({c})": round(float(probabilities[k, j]), 5) for j, c in enumerate(classes)
+                },
+            }
+            box = shapely.box(xs[k], ys[k], xs[k] + side, ys[k] + side)
+            out.write(
+                ("" if first else ",\n") + _feature(f"{slide_id}/tile/{ys[k]}/{xs[k]}", box, properties)
+            )
+            first = False
+        for n, (polygon, mean, cells) in enumerate(positive_regions(positive_map, geometry, threshold)):
+            properties = {
+                "objectType": "annotation",
+                "name": f"{positive_class} region {n + 1}",
+                "classification": {"name": positive_class, "color": list(colours[positive_class])},
+                "measurements": {
+                    "Area um^2": round(float(polygon.area) * mpp[0] * mpp[1], 1),
+                    f"Mean P({positive_class})": round(mean, 5),
+                    "Map cells": cells,
+                },
+            }
+            out.write(("" if first else ",\n") + _feature(f"{slide_id}/region/{n}", polygon, properties))
+            first = False
+        out.write("\n]}\n")
+    return len(tiles)

@@ -1,0 +1,275 @@
+"""Rules of ``workflow/rules/predict.smk``: slides through a model, maps, exports; images of patch sets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..entries import pixel_source, read_entries, store_entries
+from ..errors import SlideError
+from ..exports.overlay import write_overlay
+from ..exports.qupath import write_qupath_geojson
+from ..io import read_json, read_table, write_json, write_table
+from ..metrics import agreement, slide_score
+from ..settings import PredictionSettings
+from ..store import TileStore
+from ..store.maps import MapGeometry, stitch, write_probability_map
+from ..wsi import SlideInfo
+
+log = logging.getLogger(__name__)
+
+#: Batch size of prediction.
+PREDICT_BATCH = 64
+
+
+def probabilities(
+    model_path: str, entries: pd.DataFrame, classes: Sequence[str], image_size: int | None
+) -> pd.DataFrame:
+    """``p_<class>`` columns for every entry, from the saved model."""
+    import keras
+
+    from ..model.data import pipeline
+    from ..model.fit import predict_probabilities
+
+    model = keras.models.load_model(model_path)
+    data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
+    found = predict_probabilities(model, data)
+    return pd.DataFrame({f"p_{c}": found[:, k].round(5) for k, c in enumerate(classes)}, index=entries.index)
+
+
+def _check_geometry(tiles: TileStore, model_config: Mapping[str, Any], tolerance: float) -> None:
+    """Refuse a store whose tiles are not what the model was trained on."""
+    geometry = model_config["geometry"]
+    plan = tiles.plan
+    same_size = plan.tile_size == geometry["tile_size"]
+    same_mpp = geometry["mpp"] is not None and abs(plan.tile_mpp / geometry["mpp"] - 1) <= tolerance
+    if not (same_size and same_mpp):
+        problem = (
+            f"geometry mismatch: the model of dataset {model_config['dataset']!r} takes "
+            f"{geometry['tile_size']} px tiles at {geometry['mpp']} um/px, but this slide's store holds "
+            f"{plan.tile_size} px tiles at {plan.tile_mpp:.4f} um/px; rerun its tile job"
+        )
+        raise SlideError(tiles.slide_id, tiles.path, problem)
+
+
+def _predicted_tiles(
+    *,
+    model_path: str,
+    model_json: str,
+    store: str,
+    classes: Sequence[str],
+    stride: int | None,
+    tolerance: float,
+) -> tuple[pd.DataFrame, TileStore]:
+    tiles_store = TileStore(store)
+    _check_geometry(tiles_store, read_json(model_json), tolerance)
+    entries = store_entries(store, stride)
+    scale = tiles_store.plan.level0_per_target
+    tiles = entries[["item", "row", "col", "y", "x", "aligned"]].assign(
+        x0=(entries["x"] * scale).round(2), y0=(entries["y"] * scale).round(2)
+    )
+    tiles = tiles.join(probabilities(model_path, entries, classes, None))
+    log.info(
+        "%s: %d tiles predicted (%d aligned)", tiles_store.slide_id, len(tiles), int(tiles["aligned"].sum())
+    )
+    return tiles, tiles_store
+
+
+def _scores(
+    tiles: pd.DataFrame,
+    tiles_store: TileStore,
+    *,
+    model: str,
+    positive_class: str,
+    settings: PredictionSettings,
+    label_tsvs: Sequence[str],
+) -> dict:
+    """Slide scores, and with the slide's tile labels its label and the agreement of its map with them."""
+    aligned = tiles[tiles["aligned"]]
+    p = aligned[f"p_{positive_class}"].to_numpy(float)
+    plan = tiles_store.plan
+    tile_mm2 = (plan.tile_size * plan.tile_mpp / 1000) ** 2
+    called = p >= settings.threshold
+    scores = {
+        "slide_id": tiles_store.slide_id,
+        "model": model,
+        "positive_class": positive_class,
+        "tiles": len(aligned),
+        "score": round(slide_score(p, settings.slide_score), 5),
+        "slide_score": settings.slide_score,
+        "threshold": settings.threshold,
+        "mean_probability": round(float(p.mean()), 5) if len(p) else None,
+        "max_probability": round(float(p.max()), 5) if len(p) else None,
+        "positive_fraction": round(float(called.mean()), 5) if len(p) else None,
+        "positive_area_mm2": round(float(called.sum()) * tile_mm2, 4),
+        "label_positive": None,
+        "dice": None,
+        "iou": None,
+    }
+    if not label_tsvs:
+        return scores
+    labels = read_table(label_tsvs[0], keep_default_na=False)
+    scores["label_positive"] = bool((labels["label"] == positive_class).any())
+    fraction = f"fraction_{positive_class}"
+    if fraction in labels:
+        joined = aligned.merge(labels[["y", "x", fraction]], on=["y", "x"], how="left")
+        dice, iou = agreement(
+            joined[f"p_{positive_class}"] >= settings.threshold, joined[fraction].fillna(0.0)
+        )
+        scores["dice"] = None if np.isnan(dice) else round(dice, 4)
+        scores["iou"] = None if np.isnan(iou) else round(iou, 4)
+    return scores
+
+
+def predict(
+    *,
+    model_path: str,
+    model_json: str,
+    store: str,
+    info_json: str,
+    thumbnail_png: str,
+    label_tsvs: Sequence[str],
+    model: str,
+    classes: Sequence[str],
+    positive_class: str,
+    prediction: Mapping[str, Any],
+    tolerance: float,
+    tiles_tsv: str,
+    scores_json: str,
+    map_store: str,
+    heatmap_png: str,
+    classmap_png: str,
+    qupath_geojson: str,
+    overlay_tif: str,
+    threads: int,
+) -> None:
+    """Rule ``predict``: a slide through its model; tile table, class maps, heatmaps, scores, exports."""
+    from ..model.fit import set_threads
+    from ..plots import class_map_figure, heatmap_figure
+
+    set_threads(threads)
+    settings = PredictionSettings.from_config(prediction, where="prediction")
+    tiles, tiles_store = _predicted_tiles(
+        model_path=model_path,
+        model_json=model_json,
+        store=store,
+        classes=classes,
+        stride=settings.stride,
+        tolerance=tolerance,
+    )
+    write_table(tiles, tiles_tsv)
+    plan = tiles_store.plan
+    geometry = MapGeometry(cell=settings.stride or plan.tile_size, plan=plan)
+    grid = stitch(tiles, geometry, [f"p_{c}" for c in classes])
+    slide = tiles_store.slide_id
+    write_probability_map(grid, map_store, slide_id=slide, geometry=geometry, classes=classes)
+    positive = grid[..., list(classes).index(positive_class)]
+    scores = _scores(
+        tiles,
+        tiles_store,
+        model=model,
+        positive_class=positive_class,
+        settings=settings,
+        label_tsvs=label_tsvs,
+    )
+    write_json(scores, scores_json)
+    info = SlideInfo.from_dict(read_json(info_json))
+    thumbnail = np.asarray(Image.open(thumbnail_png))
+    extent = {"width_um": plan.target_width * plan.tile_mpp, "height_um": plan.target_height * plan.tile_mpp}
+    heatmap_figure(
+        thumbnail,
+        positive,
+        map_pixel_um=geometry.cell_um,
+        title=f"{slide}: P({positive_class})",
+        path=heatmap_png,
+        **extent,
+    )
+    class_map_figure(
+        thumbnail,
+        grid,
+        classes=classes,
+        map_pixel_um=geometry.cell_um,
+        title=f"{slide}: most probable class",
+        path=classmap_png,
+        **extent,
+    )
+    mpp = (info.mpp_x, info.mpp_y)
+    write_qupath_geojson(
+        tiles,
+        positive,
+        qupath_geojson,
+        slide_id=slide,
+        geometry=geometry,
+        classes=classes,
+        positive_class=positive_class,
+        threshold=settings.threshold,
+        mpp=mpp,
+    )
+    write_overlay(
+        positive,
+        overlay_tif,
+        geometry=geometry,
+        width=info.width,
+        height=info.height,
+        mpp=mpp,
+        name=f"{slide} P({positive_class})",
+    )
+
+
+def predict_external(
+    *,
+    model_path: str,
+    model_json: str,
+    store: str,
+    label_tsvs: Sequence[str],
+    model: str,
+    classes: Sequence[str],
+    positive_class: str,
+    prediction: Mapping[str, Any],
+    tolerance: float,
+    tiles_tsv: str,
+    scores_json: str,
+    threads: int,
+) -> None:
+    """Rule ``predict_external``: a slide of another dataset through a cohort's model; tiles and scores."""
+    from ..model.fit import set_threads
+
+    set_threads(threads)
+    settings = PredictionSettings.from_config(prediction, where="prediction")
+    tiles, tiles_store = _predicted_tiles(
+        model_path=model_path,
+        model_json=model_json,
+        store=store,
+        classes=classes,
+        stride=None,
+        tolerance=tolerance,
+    )
+    write_table(tiles, tiles_tsv)
+    scores = _scores(
+        tiles,
+        tiles_store,
+        model=model,
+        positive_class=positive_class,
+        settings=settings,
+        label_tsvs=label_tsvs,
+    )
+    write_json(scores, scores_json)
+
+
+def predict_patches(
+    *, model_path: str, entries_tsv: str, classes: Sequence[str], image_size: int, out_tsv: str, threads: int
+) -> None:
+    """Rule ``predict_patches``: class probabilities of every image of a patch dataset."""
+    from ..model.fit import set_threads
+
+    set_threads(threads)
+    entries = read_entries(entries_tsv)
+    table = entries[["item", "patient_id", "label", "split"]].join(
+        probabilities(model_path, entries, classes, image_size)
+    )
+    write_table(table, out_tsv)

@@ -1,0 +1,300 @@
+"""Deploying models on cohorts: checks before any job, confidence intervals, map agreement, exports."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import tifffile
+
+from conftest import CMU, validated_config
+from slidesnake.cohorts import Geometry, check_cohorts, home_geometry
+from slidesnake.errors import SlideError, StudyError
+from slidesnake.exports.overlay import write_overlay
+from slidesnake.exports.qupath import positive_regions, write_qupath_geojson
+from slidesnake.metrics import agreement, bootstrap, level_metrics, slide_score
+from slidesnake.rules.predict import _check_geometry
+from slidesnake.store.maps import MapGeometry, stitch
+from slidesnake.wsi import TilePlan
+
+
+def demo_config(**cohorts) -> dict:
+    config = validated_config()
+    config["cohorts"] = {}
+    config = validated_config({**config, "cohorts": cohorts})
+    return config
+
+
+def sheet(rows) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=["slide_id", "patient_id", "dataset", "path"])
+    return table.set_index("slide_id", drop=False)
+
+
+DEMO_ROWS = [
+    ("A01", "PA1", "site_a", "nowhere/A01.svs"),
+    ("A02", "PA2", "site_a", "nowhere/A02.svs"),
+    ("B01", "PB1", "site_b", "nowhere/B01.svs"),
+]
+
+
+# ----------------------------------------------------------------------------- checks before any job
+
+
+def test_a_cohort_of_another_sites_slides_passes():
+    config = demo_config(b_by_a={"model": "site_a", "slides": "site_b"})
+    check_cohorts(config, sheet(DEMO_ROWS))
+    assert home_geometry(config, "b_by_a") == Geometry(0.5, 128)
+
+
+def test_a_cohort_sharing_a_patient_with_the_models_training_data_is_refused():
+    config = demo_config(new={"model": "site_a"})
+    rows = [*DEMO_ROWS, ("N01", "PA2", "new", "nowhere/N01.svs")]
+    with pytest.raises(
+        StudyError, match=r"cohort 'new': patient 'PA2' has slides \['N01'\].*\['A02'\].*'site_a'"
+    ):
+        check_cohorts(config, sheet(rows))
+
+
+def test_a_cohort_slide_with_the_bytes_of_a_training_slide_is_refused(tmp_path):
+    shutil.copy(CMU, tmp_path / "train.svs")
+    shutil.copy(CMU, tmp_path / "renamed-copy.svs")
+    config = demo_config(new={"model": "site_a"})
+    rows = [
+        ("A01", "PA1", "site_a", str(tmp_path / "train.svs")),
+        ("B01", "PB1", "site_b", "nowhere/B01.svs"),
+        ("N01", "PN1", "new", str(tmp_path / "renamed-copy.svs")),
+    ]
+    with pytest.raises(
+        StudyError, match=r"slide 'N01' has the same content as slide 'A01' of model 'site_a'"
+    ):
+        check_cohorts(config, sheet(rows))
+
+
+def test_a_geometry_that_cannot_be_met_is_an_error_before_any_job():
+    config = demo_config(b_by_a={"model": "site_a", "slides": "site_b"})
+    config["datasets"]["site_b"]["tile_size"] = (
+        224  # site_b's slides tiled at 224 px, site_a's model takes 128
+    )
+    with pytest.raises(
+        StudyError, match=r"geometry mismatch: the model of 'site_a' takes 128 px tiles at 0.5"
+    ):
+        check_cohorts(config, sheet(DEMO_ROWS))
+
+
+def test_a_patch_model_without_mpp_cannot_be_deployed_and_classes_must_fit():
+    config = validated_config(
+        {
+            "datasets": {
+                "kather": {
+                    "labels": {"source": "patches", "classes": ["TUM", "STR"]},
+                    "positive_class": "TUM",
+                    "patches": {"root": "x"},
+                }
+            },
+            "cohorts": {
+                "tcga": {
+                    "model": "kather",
+                    "labels": {"source": "slide", "classes": ["TUM", "NORM"]},
+                    "positive_class": "tumour",
+                }
+            },
+        }
+    )
+    rows = [("T1", "P1", "tcga", "t1.svs")]
+    with pytest.raises(StudyError) as caught:
+        check_cohorts(config, sheet(rows))
+    message = str(caught.value)
+    assert "set 'datasets: kather: patches: mpp'" in message
+    assert "classes ['NORM'] are not classes of the model of 'kather'" in message
+    assert "'positive_class' = 'tumour' is not a class" in message
+
+
+def test_the_store_of_another_geometry_is_refused_at_prediction(tmp_path):
+    class Store:
+        slide_id, path = "S1", tmp_path / "S1.zarr"
+        plan = TilePlan(
+            target_mpp=0.5,
+            tile_size=128,
+            level=0,
+            level_mpp=0.5,
+            scale=1.0,
+            level0_per_target=1.0,
+            tile_mpp=0.5,
+            target_width=1000,
+            target_height=800,
+        )
+
+    model = {"dataset": "kather", "geometry": {"tile_size": 224, "mpp": 0.5}}
+    with pytest.raises(SlideError, match=r"slide 'S1'.*geometry mismatch.*224 px tiles at 0.5.*128 px"):
+        _check_geometry(Store(), model, 0.05)
+    _check_geometry(Store(), {"dataset": "d", "geometry": {"tile_size": 128, "mpp": 0.51}}, 0.05)
+
+
+# ----------------------------------------------------------------------------- confidence intervals
+
+
+def test_bootstrap_resamples_patients_not_tiles():
+    """Patient A: 9 tiles, all right; patient B: 1 tile, wrong. Resampling two patients gives AA (accuracy
+    1.0, chance 1/4), AB or BA (0.9, 1/2) and BB (0.0, 1/4): the 95% interval is [0, 1] and the median 0.9.
+    Resampling tiles would never give 0."""
+    correct = np.array([1] * 9 + [0])
+    patients = np.array(["A"] * 9 + ["B"])
+
+    def accuracy(index):
+        return {"accuracy": float(correct[index].mean())}
+
+    value, low, high = bootstrap(accuracy, patients, resamples=2000, seed=0)["accuracy"]
+    assert value == 0.9 and low == 0.0 and high == 1.0
+    draws = []
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        draws.append(correct[rng.integers(0, 10, 10)].mean())
+    assert np.percentile(draws, 2.5) > 0.5  # what tile resampling would have claimed
+
+
+def test_level_metrics_give_each_metric_its_interval_and_nan_when_undefined():
+    units = pd.DataFrame(
+        {
+            "split": ["test"] * 6,
+            "item": list("abcdef"),
+            "patient_id": ["p1", "p1", "p2", "p3", "p4", "p5"],
+            "truth": [1, 1, 0, 0, 1, 0],
+            "score": [0.9, 0.8, 0.2, 0.4, 0.7, 0.1],
+        }
+    )
+    units["called"] = (units["score"] >= 0.5).astype(int)
+    row = level_metrics(units, truth="truth", called="called", score="score", resamples=300, seed=0).iloc[0]
+    assert (row["n"], row["items"], row["patients"]) == (6, 6, 5)
+    assert row["auc"] == 1.0 and row["auc_ci_low"] == 1.0 and row["accuracy"] == 1.0
+    one_class = units.assign(truth=1)
+    row = level_metrics(one_class, truth="truth", called="called", score="score", resamples=100, seed=0).iloc[
+        0
+    ]
+    assert np.isnan(row["auc"]) and np.isnan(row["auc_ci_low"]) and np.isnan(row["balanced_accuracy"])
+
+
+def test_slide_scores():
+    p = np.array([0.1] * 18 + [0.9, 0.95])
+    assert slide_score(p, "top_decile_mean") == pytest.approx(0.925)
+    assert slide_score(p, "max") == 0.95 and slide_score(p, "mean") == pytest.approx(0.1825)
+    assert np.isnan(slide_score(np.array([]), "mean"))
+
+
+# ----------------------------------------------------------------------------- map agreement
+
+
+def test_dice_and_iou_against_a_polygon_of_known_overlap():
+    """Four 100 px tiles in a row; the annotation covers x 50-250 (half of tile 0, tiles 1, half of
+    tile 2): 2 tiles of area. The map calls tiles 1 and 2: overlap 1.5 tiles, so Dice = 3 / 4 and
+    IoU = 1.5 / 2.5."""
+    from slidesnake.annotations import tile_labels
+    from slidesnake.settings import LabelSettings
+
+    tiles = pd.DataFrame({"x0": [0, 100, 200, 300], "y0": [0, 0, 0, 0]})
+    labels = LabelSettings(
+        source="annotations",
+        classes=("normal", "tumor"),
+        annotation_classes={"Tumor": "tumor"},
+        unannotated="normal",
+        min_fraction=0.5,
+    )
+    regions = [("Tumor", shapely.box(50, 0, 250, 100))]
+    labelled = tile_labels(
+        tiles, tile_size_level0=100, regions=regions, labels=labels, slide_id="S", annotation_path="S.json"
+    )
+    assert labelled["fraction_tumor"].tolist() == [0.5, 1.0, 0.5, 0.0]
+    dice, iou = agreement(np.array([False, True, True, False]), labelled["fraction_tumor"].to_numpy())
+    assert dice == pytest.approx(0.75) and iou == pytest.approx(0.6)
+    assert agreement(np.zeros(4, bool), np.zeros(4)) != agreement(np.ones(4, bool), np.zeros(4))
+    assert np.isnan(agreement(np.zeros(4, bool), np.zeros(4))[0])
+
+
+# ----------------------------------------------------------------------------- maps and exports
+
+
+def plan(tile=64, width=640, height=384, level0_per_target=2.0) -> TilePlan:
+    return TilePlan(
+        target_mpp=0.5,
+        tile_size=tile,
+        level=0,
+        level_mpp=0.25,
+        scale=2.0,
+        level0_per_target=level0_per_target,
+        tile_mpp=0.5,
+        target_width=width,
+        target_height=height,
+    )
+
+
+def test_overlapping_tiles_are_averaged_in_the_cells_they_share():
+    geometry = MapGeometry(cell=32, plan=plan())
+    tiles = pd.DataFrame({"y": [0, 0, 32], "x": [0, 32, 0], "p_a": [1.0, 0.0, 0.5]})
+    grid = stitch(tiles, geometry, ["p_a"])
+    assert grid.shape == (12, 20, 1)
+    assert grid[0, 0, 0] == 1.0  # only the first tile
+    assert grid[0, 1, 0] == 0.5  # the first two
+    assert grid[1, 1, 0] == pytest.approx(0.5)  # all three: (1 + 0 + 0.5) / 3
+    assert grid[1, 0, 0] == 0.75 and np.isnan(grid[3, 3, 0])
+
+
+def test_regions_keep_their_holes_and_areas():
+    geometry = MapGeometry(cell=64, plan=plan())
+    positive = np.full((6, 10), np.nan, np.float32)
+    positive[1:4, 1:4] = 0.9  # a ring around one negative cell
+    positive[2, 2] = 0.1
+    positive[4, 8] = 0.8  # a second, separate region
+    regions = positive_regions(positive, geometry, 0.5)
+    assert len(regions) == 2
+    ring, cells = regions[0][0], regions[0][2]
+    side = 64 * 2.0  # level-0 pixels per cell
+    assert cells == 8 and len(ring.interiors) == 1 and ring.area == pytest.approx(8 * side**2)
+
+
+def test_qupath_geojson_holds_every_tile_and_the_regions(tmp_path):
+    geometry = MapGeometry(cell=64, plan=plan())
+    tiles = pd.DataFrame({"y": [64, 64, 128], "x": [64, 128, 64], "p_normal": [0.2, 0.9, 0.3]})
+    tiles["p_tumor"] = 1 - tiles["p_normal"]
+    positive = stitch(tiles, geometry, ["p_tumor"])[..., 0]
+    path = tmp_path / "S.geojson"
+    count = write_qupath_geojson(
+        tiles,
+        positive,
+        path,
+        slide_id="S",
+        geometry=geometry,
+        classes=["normal", "tumor"],
+        positive_class="tumor",
+        threshold=0.5,
+        mpp=(0.25, 0.25),
+    )
+    features = json.loads(path.read_text())["features"]
+    kinds = [f["properties"]["objectType"] for f in features]
+    assert count == 3 and kinds == ["tile", "tile", "tile", "annotation"]
+    first = features[0]
+    assert first["geometry"]["coordinates"][0][0] == [256.0, 128.0]  # x0, y0 + tile side in level-0 pixels
+    assert first["properties"]["classification"]["name"] == "tumor"
+    assert first["properties"]["measurements"] == {"P(normal)": 0.2, "P(tumor)": 0.8}
+    region = features[-1]["properties"]
+    assert region["measurements"]["Area um^2"] == pytest.approx(2 * (128 * 0.25) ** 2)
+    assert len({f["id"] for f in features}) == 4
+
+
+def test_overlay_covers_exactly_the_slides_physical_extent(tmp_path):
+    geometry = MapGeometry(cell=64, plan=plan())
+    positive = np.random.default_rng(0).random((6, 10)).astype(np.float32)
+    path = tmp_path / "S.ome.tif"
+    width, height = 1403, 901  # level-0 pixels: the 10 x 6 cells of 128 px, and an untiled edge strip
+    rows, cols = write_overlay(
+        positive, path, geometry=geometry, width=width, height=height, mpp=(0.25, 0.26), name="S"
+    )
+    with tifffile.TiffFile(path) as tiff:
+        assert tiff.is_ome and len(tiff.series[0].levels) >= 1
+        image = tiff.series[0].asarray()
+        ome = tifffile.xml2dict(tiff.ome_metadata)["OME"]["Image"]["Pixels"]
+    assert image.shape == (rows, cols)
+    assert ome["SizeX"] * ome["PhysicalSizeX"] == pytest.approx(width * 0.25)
+    assert ome["SizeY"] * ome["PhysicalSizeY"] == pytest.approx(height * 0.26)
+    # 4 overlay pixels per cell: pixel (1, 1) lies in cell (0, 0); past the map (the edge strip) is NaN
+    assert image[1, 1] == positive[0, 0] and np.isnan(image[-1, -1])

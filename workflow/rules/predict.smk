@@ -1,0 +1,104 @@
+# Stage 7: slides through their model (probability maps of every class, heatmaps, QuPath and
+# OME-TIFF exports), slides of other datasets through a cohort's model, images of patch datasets.
+
+
+rule predict:
+    input:
+        model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
+        model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
+        store="results/tiles/{slide}.zarr",
+        info="results/slides/{slide}/info.json",
+        thumbnail="results/slides/{slide}/thumbnail.png",
+        labels=slide_labels,
+        checked=leakage_check,
+    output:
+        tiles="results/predictions/{slide}.tsv",
+        scores="results/predictions/{slide}.scores.json",
+        map=directory("results/maps/{slide}.zarr"),
+        heatmap=report(
+            "results/heatmaps/{slide}.png",
+            caption="../report/heatmap.rst",
+            category="Heatmaps",
+            subcategory=home_of,
+            labels={"slide": "{slide}", "map": "tumor probability"},
+        ),
+        classmap=report(
+            "results/classmaps/{slide}.png",
+            caption="../report/classmap.rst",
+            category="Heatmaps",
+            subcategory=home_of,
+            labels={"slide": "{slide}", "map": "most probable class"},
+        ),
+        qupath="results/qupath/{slide}.geojson",
+        overlay="results/overlays/{slide}.ome.tif",
+    log:
+        "results/logs/predict/{slide}.log",
+    benchmark:
+        "results/benchmarks/predict/{slide}.tsv"
+    conda:
+        model_env
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        model=lambda wildcards: model_of(config, home_of(wildcards)),
+        classes=model_classes,
+        positive_class=lambda wildcards: positive_class(config, home_of(wildcards)),
+        prediction=config["prediction"],
+        tolerance=config["resolution"]["tolerance"],
+    script:
+        "../../scripts/predict.py"
+
+
+rule predict_external:
+    input:
+        model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
+        model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
+        store="results/tiles/{slide}.zarr",
+        labels="results/labels/{slide}.tsv",
+        checked="results/splits/{cohort}.leakage.json",
+    output:
+        tiles="results/cohorts/{cohort}/predictions/{slide}.tsv",
+        scores="results/cohorts/{cohort}/predictions/{slide}.scores.json",
+    log:
+        "results/logs/predict_external/{cohort}/{slide}.log",
+    wildcard_constraints:
+        cohort=alternatives(EXTERNAL_COHORTS),
+    conda:
+        model_env
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        model=lambda wildcards: model_of(config, wildcards.cohort),
+        classes=model_classes,
+        positive_class=lambda wildcards: positive_class(config, wildcards.cohort),
+        prediction=config["prediction"],
+        tolerance=config["resolution"]["tolerance"],
+    script:
+        "../../scripts/predict_external.py"
+
+
+rule predict_patches:
+    input:
+        model="results/models/{dataset}/model.keras",
+        entries="results/entries/{dataset}.tsv",
+    output:
+        predictions="results/predictions/{dataset}/images.tsv",
+    log:
+        "results/logs/predict_patches/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(PATCH_DATASETS),
+    conda:
+        model_env
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        image_size=image_size,
+    script:
+        "../../scripts/predict_patches.py"
