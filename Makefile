@@ -20,7 +20,7 @@ demo: $(STAMP)
 	@echo
 	@echo "Done. Results are in results/:"
 	@echo "  results/slides.tsv                 slide metadata, resolution decisions and QC"
-	@echo "  results/heatmaps/<slide>.png       tumor probability heatmaps"
+	@echo "  results/heatmaps/<slide>.jpg       tumor probability heatmaps (JPEG)"
 	@echo "  results/reports/<dataset>/         metrics, confusion matrix, ROC, training curves"
 	@echo "  results/report.html                the study report"
 

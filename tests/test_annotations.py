@@ -36,13 +36,15 @@ def _tiles(*corners: tuple[float, float]) -> pd.DataFrame:
     return pd.DataFrame(corners, columns=["x0", "y0"])
 
 
-def _settings(class_map=None, unannotated="normal", min_fraction=0.5) -> LabelSettings:
+def _settings(class_map=None, unannotated="normal", min_fraction=0.5, ignore=(), exclude=()) -> LabelSettings:
     return LabelSettings(
         source="annotations",
         classes=("normal", "tumor"),
         annotation_classes=class_map or {"Tumor": "tumor"},
         unannotated=unannotated,
         min_fraction=min_fraction,
+        ignore=ignore,
+        exclude=exclude,
     )
 
 
@@ -253,3 +255,17 @@ def test_labels_of_a_generated_demo_slide_agree_with_its_polygons(small_study):
     assert (
         labelled.loc[labelled["label"] == "", "fraction_tumor"].between(0, 0.5, inclusive="neither")
     ).all()
+
+
+def test_ignored_classes_label_nothing_and_excluded_ones_leave_their_tiles_out():
+    regions = [
+        ("Tumor", shapely.box(0, 0, 200, 100)),
+        ("Ignore*", shapely.box(100, 0, 300, 100)),  # QuPath's class for areas to leave out
+        ("Region 1", shapely.box(0, 0, 400, 400)),
+    ]
+    tiles = _tiles((0, 0), (100, 0), (200, 0), (300, 0), (300, 300))
+    with pytest.raises(AnnotationError, match=r"'Ignore\*', 'Region 1'.*'labels: ignore'"):
+        labelled_tiles(tiles, 100, regions, _settings())
+    labelled = labelled_tiles(tiles, 100, regions, _settings(ignore=("Region*",), exclude=("Ignore*",)))
+    # tile 1 is tumor by its annotation, but inside an ignored region: left out; tile 3 too
+    assert labelled["label"].tolist() == ["tumor", "", "", "normal", "normal"]

@@ -199,6 +199,8 @@ def test_dice_and_iou_against_a_polygon_of_known_overlap():
         annotation_classes={"Tumor": "tumor"},
         unannotated="normal",
         min_fraction=0.5,
+        ignore=(),
+        exclude=(),
     )
     regions = [("Tumor", shapely.box(50, 0, 250, 100))]
     labelled = tile_labels(

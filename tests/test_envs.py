@@ -2,15 +2,14 @@
 out of reach here, so these tests keep them honest: they parse, pin every package, and list every
 third-party package that the scripts of their rules import (followed through the slidesnake library)."""
 
-import ast
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import ROOT
+from slidesnake.codehash import reached
 
 ENVS = ROOT / "envs"
 RULES = ROOT / "workflow" / "rules"
@@ -25,6 +24,7 @@ PROVIDERS = {
     "shapely": {"shapely"},
     "PIL": {"pillow"},
     "matplotlib": {"matplotlib-base", "matplotlib"},
+    "mpl_toolkits": {"matplotlib-base", "matplotlib"},
     "openslide": {"openslide-python"},
     "tifffile": {"tifffile"},
     "imagecodecs": {"imagecodecs"},
@@ -56,52 +56,7 @@ def env_packages(path: Path) -> dict[str, str]:
 
 def imported_modules(script: Path) -> set[str]:
     """Top-level third-party modules a script imports, following slidesnake modules transitively."""
-    seen, found, todo = set(), set(), [script]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level:  # relative: a slidesnake module
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                todo.extend(_library_modules(base, node.module, node.names))
-                continue
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top, *rest = name.split(".")
-                if top == "slidesnake":
-                    todo.extend(_library_modules(LIBRARY, ".".join(rest) or None, getattr(node, "names", [])))
-                elif top not in sys.stdlib_module_names and top != "snakemake":
-                    found.add(top)
-    return found
-
-
-def _module_file(base: Path, dotted: str) -> Path | None:
-    """The file of module ``dotted`` below the package folder ``base`` (a module or a package)."""
-    target = base.joinpath(*dotted.split("."))
-    for candidate in (target.with_suffix(".py"), target / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _library_modules(base: Path, module: str | None, names) -> list[Path]:
-    """The library files an import runs: the module, its packages' __init__ files, imported submodules."""
-    files = [base / "__init__.py"]
-    if module:
-        parts = module.split(".")
-        files += [f for k in range(1, len(parts) + 1) if (f := _module_file(base, ".".join(parts[:k])))]
-        base = base.joinpath(*parts)
-    files += [f for alias in names if (f := _module_file(base, alias.name))]
-    return [f for f in files if f.is_file()]
+    return reached(script)[1]
 
 
 def rule_envs() -> list[tuple[str, Path, list[Path]]]:

@@ -39,13 +39,13 @@ def deployed(tmp_path_factory):
 
 def test_every_output_of_the_slide_exists(deployed):
     for path in (
-        "classmaps/CMU-1.png",
-        "heatmaps/CMU-1.png",
+        "classmaps/CMU-1.jpg",
+        "heatmaps/CMU-1.jpg",
         "qupath/CMU-1.geojson",
         "overlays/CMU-1.ome.tif",
     ):
         assert (deployed / path).stat().st_size > 500, path
-    assert Image.open(deployed / "classmaps" / "CMU-1.png").size[0] > 400
+    assert Image.open(deployed / "classmaps" / "CMU-1.jpg").size[0] > 400
     assert json.loads((deployed / "splits" / "cmu.leakage.json").read_text())["ok"]
 
 

@@ -1,6 +1,7 @@
 """Run the real workflow with Snakemake on a small generated study and check what it wrote."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -145,7 +146,7 @@ def test_probability_maps_follow_the_tumor(study_run):
         predicted = pd.read_csv(study_run / "results" / "predictions" / f"{slide_id}.tsv", sep="\t")
         assert predicted["aligned"].sum() == len(labels) < len(predicted)  # shifted tiles too
         assert p[labels["label"] == "tumor"].mean() > p[labels["label"] == "normal"].mean() + 0.3
-        heatmap = Image.open(study_run / "results" / "heatmaps" / f"{slide_id}.png")
+        heatmap = Image.open(study_run / "results" / "heatmaps" / f"{slide_id}.jpg")
         assert heatmap.size[0] > 400
 
 
@@ -177,7 +178,7 @@ def test_every_slide_has_its_exports(study_run):
         predicted = pd.read_csv(study_run / "results" / "predictions" / f"{slide_id}.tsv", sep="\t")
         assert len(tiles) == len(predicted)
         assert (study_run / "results" / "overlays" / f"{slide_id}.ome.tif").stat().st_size > 500
-        assert Image.open(study_run / "results" / "classmaps" / f"{slide_id}.png").size[0] > 400
+        assert Image.open(study_run / "results" / "classmaps" / f"{slide_id}.jpg").size[0] > 400
 
 
 def test_provenance_records_versions_config_and_sheet(study_run):
@@ -198,11 +199,49 @@ def test_rerun_has_nothing_to_do(study_run):
     assert "Nothing to be done" in done.stdout + done.stderr
 
 
-def test_study_report_builds(study_run):
+def report_results(report: Path) -> dict[str, tuple[str, bytes]]:
+    """The results embedded in a Snakemake report: path -> (mime type, content)."""
+    import base64
+
+    text = report.read_text(errors="replace")
+    start = text.index("var results = ", text.index('<script id="results">')) + len("var results = ")
+    results = json.loads(text[start : text.index("</script>", start)].strip().rstrip(";"))
+    return {
+        path: (entry["mime_type"], base64.b64decode(entry["data_uri"].split("base64,", 1)[1]))
+        for path, entry in results.items()
+    }
+
+
+def test_study_report_shows_numbers_qc_and_reviewable_heatmaps(study_run):
+    import io
+
     done = snakemake(study_run, "--report", "report.html")
     assert done.returncode == 0, done.stderr[-3000:]
-    html = (study_run / "report.html").read_text(errors="replace")
-    assert "A01" in html and "metrics" in html
+    embedded = report_results(study_run / "report.html")
+    # the numbers are HTML pages the report shows inline, not downloads
+    mime, summary = embedded["results/reports/study.html"]
+    summary = summary.decode()
+    assert mime == "text/html" and "Every model on every held-out set" in summary
+    assert "site_b_by_model_a" in summary and "external" in summary
+    assert re.search(r"\d\.\d{3} \(\d\.\d{3}-\d\.\d{3}\)", summary)  # a value with its 95% CI
+    assert "patient(s); its metrics and intervals say little" in summary  # the demo's 1-patient test split
+    page = embedded["results/reports/site_a/summary.html"][1].decode()
+    for text in (
+        "Metrics, with 95% confidence intervals",
+        "Per slide",
+        "Split membership",
+        "Leakage check passed",
+    ):
+        assert text in page
+    qc = embedded["results/reports/qc.html"][1].decode()
+    assert qc.count("class='cell") == 12 and qc.count("data:image/jpeg;base64,") == 12
+    # heatmaps: JPEG of a set size, the annotation outline drawn in blue
+    mime, heatmap = embedded["results/heatmaps/A02.jpg"]
+    image = np.asarray(Image.open(io.BytesIO(heatmap)).convert("RGB")).astype(int)
+    assert mime == "image/jpeg" and image.shape[1] == 1100 and len(heatmap) < 200_000
+    blue = ((image[..., 2] - np.maximum(image[..., 0], image[..., 1])) > 120).sum()  # far bluer than H&E
+    assert blue > 150, blue
+    assert "results/tiles/A01.zarr" not in embedded and len(embedded) < 80
 
 
 def test_default_config_dry_run_and_lint():

@@ -6,8 +6,10 @@ ASAP write them.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,11 @@ def _read_asap(path: Path) -> list[tuple[str, shapely.Geometry]]:
     return regions
 
 
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """Whether an annotation class matches one of the glob patterns (case-sensitive)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
 def tile_labels(
     index: pd.DataFrame,
     *,
@@ -115,7 +122,10 @@ def tile_labels(
         ``unannotated`` (class of tiles no region touches; None leaves them
         unlabelled) and ``min_fraction`` (a tile takes a class when at least
         this fraction of its area lies in that class's regions; tiles partly
-        covered, but less, stay unlabelled).
+        covered, but less, stay unlabelled), ``ignore`` (glob patterns of
+        annotation classes whose regions are dropped, e.g. ``Region*``) and
+        ``exclude`` (glob patterns of classes whose regions leave out every tile
+        at least ``min_fraction`` inside them, e.g. QuPath's ``Ignore*`` or pen marks).
     slide_id, annotation_path : str
         For error messages.
 
@@ -131,13 +141,16 @@ def tile_labels(
         When an annotation's class is not in ``annotation_classes``.
     """
     class_map, unannotated = labels.annotation_classes, labels.unannotated
+    excluded = [geom for name, geom in regions if matches(name, labels.exclude)]
+    regions = [(n, g) for n, g in regions if not matches(n, labels.ignore) and not matches(n, labels.exclude)]
     unknown = sorted({name for name, _ in regions} - set(class_map))
     if unknown:
-        raise AnnotationError(
-            slide_id,
-            annotation_path,
-            f"annotation classes {unknown} are not in the dataset's 'annotation_classes' {sorted(class_map)}",
+        problem = (
+            f"annotation classes {unknown} are not in the dataset's 'annotation_classes' "
+            f"{sorted(class_map)}; "
+            "map them there, or leave them out with 'labels: ignore' or 'labels: exclude'"
         )
+        raise AnnotationError(slide_id, annotation_path, problem)
     x0 = index["x0"].to_numpy(float)
     y0 = index["y0"].to_numpy(float)
     boxes = shapely.box(x0, y0, x0 + tile_size_level0, y0 + tile_size_level0)
@@ -160,5 +173,8 @@ def tile_labels(
         assigned[take] = np.asarray(classes, dtype=object)[best[take]]
     if unannotated is not None:
         assigned[covered == 0] = unannotated
+    if excluded:
+        inside = shapely.area(shapely.intersection(boxes, shapely.union_all(excluded))) / area
+        assigned[inside >= labels.min_fraction] = ""
     labelled["label"] = assigned
     return labelled

@@ -187,6 +187,10 @@ class LabelSettings(_Settings):
         Class of tissue tiles outside every region (None: left out).
     min_fraction : float
         Share of a tile a class's regions must cover for the tile to take it.
+    ignore : tuple of str
+        Glob patterns of annotation classes whose regions are dropped (e.g. ``Region*``).
+    exclude : tuple of str
+        Glob patterns of annotation classes whose regions leave their tiles out (``Ignore*``, pen).
     """
 
     source: LabelSource
@@ -194,6 +198,8 @@ class LabelSettings(_Settings):
     annotation_classes: Mapping[str, str]
     unannotated: str | None
     min_fraction: float
+    ignore: tuple[str, ...]
+    exclude: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from slidesnake.cohorts import (  # noqa: E402
     model_of,
     positive_class,
 )
+from slidesnake.codehash import code_version as script_version  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
 from slidesnake.settings import model_settings  # noqa: E402
 from slidesnake.study import check_sheet, empty_sheet, read_sheet  # noqa: E402
@@ -39,6 +40,14 @@ EXTERNAL_COHORTS = [c for c in COHORTS if config["cohorts"][c]["slides"]]
 LABELLED_COHORTS = [c for c in COHORTS if cohort_labels(config, c)]
 # everything that has an entries table and a report: datasets and labelled cohorts
 EVALUATED = DATASETS + LABELLED_COHORTS
+
+
+SCRIPTS = Path(workflow.basedir).parent / "scripts"
+
+
+def code_version(rule):
+    """Checksum of a rule's script and the library code it runs: a param, so code changes rerun it."""
+    return script_version(SCRIPTS / f"{rule}.py")
 
 
 def alternatives(names):
@@ -174,3 +183,52 @@ def leakage_check(wildcards):
     """For a cohort's slide: its cohort's check against the model's training data, which must pass first."""
     name = name_of(wildcards)
     return [f"results/splits/{name}.leakage.json"] if name in COHORTS else []
+
+
+def study_datasets():
+    """One row per dataset for the study summary: what it is, its slides and patients, its model."""
+    rows = []
+    for name in DATASETS:
+        cfg = config["datasets"][name]
+        settings = model_settings(config, name)
+        geometry = dataset_geometry(config, name)
+        rows.append(
+            {
+                "dataset": name,
+                "kind": (
+                    "patch folder"
+                    if name in PATCH_DATASETS
+                    else f"slides ({cfg['labels']['source']} labels)"
+                ),
+                "slides": len(slides_of(name)),
+                "patients": sheet.loc[slides_of(name), "patient_id"].nunique(),
+                "classes": ", ".join(cfg["labels"]["classes"]),
+                "positive_class": cfg["positive_class"],
+                "model": f"{settings.backbone}, {settings.weights or 'random'} weights, {settings.epochs} epochs",
+                "geometry": str(geometry) if geometry else "images of unknown MPP",
+            }
+        )
+    return rows
+
+
+def study_cohorts():
+    """One row per cohort for the study summary."""
+    rows = []
+    for name in COHORTS:
+        cfg = config["cohorts"][name]
+        rows.append(
+            {
+                "cohort": name,
+                "model": cfg["model"],
+                "slides": (
+                    f"those of dataset {cfg['slides']}"
+                    if cfg["slides"]
+                    else "its own sheet rows"
+                ),
+                "count": len(slides_of(name)),
+                "labelled": name in LABELLED_COHORTS,
+                "positive_class": positive_class(config, name),
+                "geometry": str(home_geometry(config, name)),
+            }
+        )
+    return rows

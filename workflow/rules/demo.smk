@@ -14,6 +14,7 @@ if config["demo_dir"]:
             mem_mb=2000,
             runtime=10,
         params:
+            code=code_version("demo_slide"),
             dataset=home_of,
             small=config["demo_small"],
         script:

@@ -17,6 +17,7 @@ rule slide_info:
         mem_mb=1000,
         runtime=20,
     params:
+        code=code_version("slide_info"),
         sheet_mpp=lambda wildcards: sheet_value(wildcards.slide, "mpp"),
         mpp_override=config["resolution"]["mpp_override"],
     script:
@@ -40,6 +41,7 @@ rule tissue:
         mem_mb=4000,
         runtime=20,
     params:
+        code=code_version("tissue"),
         tissue=config["tissue"],
     script:
         "../../scripts/tissue.py"
@@ -66,6 +68,7 @@ rule tile:
         mem_mb=2000,  # bounded: a few decoded blocks per thread, never the slide
         runtime=120,
     params:
+        code=code_version("tile"),
         resolution=resolution_of,
         tiling=tiling_of,
         min_tissue_fraction=config["tissue"]["min_tissue_fraction"],
@@ -79,11 +82,7 @@ rule audit:
         tissue=expand("results/slides/{slide}/tissue_qc.json", slide=SLIDES),
         tiling=expand("results/slides/{slide}/tiling_qc.json", slide=SLIDES),
     output:
-        table=report(
-            "results/slides.tsv",
-            caption="../report/slides.rst",
-            category="Slides",
-        ),
+        table="results/slides.tsv",
     log:
         "results/logs/audit.log",
     conda:
@@ -92,5 +91,7 @@ rule audit:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        code=code_version("audit"),
     script:
         "../../scripts/audit.py"

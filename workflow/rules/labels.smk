@@ -16,6 +16,7 @@ rule label_tiles:
         mem_mb=2000,
         runtime=20,
     params:
+        code=code_version("label_tiles"),
         labels=lambda wildcards: labels_of(home_of(wildcards)),
         slide_label=lambda wildcards: sheet_value(wildcards.slide, "label"),
     script:
@@ -29,12 +30,7 @@ rule split_slides:
     output:
         splits="results/splits/{dataset}.tsv",
         leakage="results/splits/{dataset}.leakage.json",
-        balance=report(
-            "results/splits/{dataset}.balance.tsv",
-            caption="../report/balance.rst",
-            category="Splits",
-            subcategory="{dataset}",
-        ),
+        balance="results/splits/{dataset}.balance.tsv",
     log:
         "results/logs/split/{dataset}.log",
     wildcard_constraints:
@@ -46,6 +42,7 @@ rule split_slides:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_version("split_slides"),
         slides=lambda wildcards: slides_of(wildcards.dataset),
         patients=lambda wildcards: sheet.loc[
             slides_of(wildcards.dataset), "patient_id"
@@ -60,12 +57,7 @@ rule split_patches:
     output:
         splits="results/splits/{dataset}.tsv",
         leakage="results/splits/{dataset}.leakage.json",
-        balance=report(
-            "results/splits/{dataset}.balance.tsv",
-            caption="../report/balance.rst",
-            category="Splits",
-            subcategory="{dataset}",
-        ),
+        balance="results/splits/{dataset}.balance.tsv",
     log:
         "results/logs/split/{dataset}.log",
     wildcard_constraints:
@@ -77,6 +69,7 @@ rule split_patches:
         mem_mb=2000,
         runtime=30,
     params:
+        code=code_version("split_patches"),
         patches=lambda wildcards: config["datasets"][wildcards.dataset]["patches"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         splits=config["splits"],
@@ -105,6 +98,7 @@ rule split_cohort:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_version("split_cohort"),
         model=lambda wildcards: model_of(config, wildcards.cohort),
         slides=lambda wildcards: slides_of(wildcards.cohort),
         patients=lambda wildcards: sheet.loc[
@@ -133,6 +127,7 @@ rule entries:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_version("entries"),
         classes=lambda wildcards: labels_of(wildcards.name)["classes"],
         slides=lambda wildcards: slides_of(wildcards.name),
     script:

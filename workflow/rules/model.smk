@@ -20,6 +20,7 @@ rule train:
         mem_mb=8000,
         runtime=240,
     params:
+        code=code_version("train"),
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
@@ -50,6 +51,7 @@ rule tsne:
         mem_mb=4000,
         runtime=30,
     params:
+        code=code_version("tsne"),
         image_size=image_size,
         seed=config["splits"]["seed"],
     script:

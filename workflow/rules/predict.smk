@@ -10,20 +10,22 @@ rule predict:
         info="results/slides/{slide}/info.json",
         thumbnail="results/slides/{slide}/thumbnail.png",
         labels=slide_labels,
+        annotations=annotation_files,
+        splits=lambda wildcards: f"results/splits/{home_of(wildcards)}.tsv",
         checked=leakage_check,
     output:
         tiles="results/predictions/{slide}.tsv",
         scores="results/predictions/{slide}.scores.json",
         map=directory("results/maps/{slide}.zarr"),
         heatmap=report(
-            "results/heatmaps/{slide}.png",
+            "results/heatmaps/{slide}.jpg",
             caption="../report/heatmap.rst",
             category="Heatmaps",
             subcategory=home_of,
             labels={"slide": "{slide}", "map": "tumor probability"},
         ),
         classmap=report(
-            "results/classmaps/{slide}.png",
+            "results/classmaps/{slide}.jpg",
             caption="../report/classmap.rst",
             category="Heatmaps",
             subcategory=home_of,
@@ -42,7 +44,9 @@ rule predict:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("predict"),
         model=lambda wildcards: model_of(config, home_of(wildcards)),
+        labels=lambda wildcards: labels_of(home_of(wildcards)),
         classes=model_classes,
         positive_class=lambda wildcards: positive_class(config, home_of(wildcards)),
         prediction=config["prediction"],
@@ -72,6 +76,7 @@ rule predict_external:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("predict_external"),
         model=lambda wildcards: model_of(config, wildcards.cohort),
         classes=model_classes,
         positive_class=lambda wildcards: positive_class(config, wildcards.cohort),
@@ -98,6 +103,7 @@ rule predict_patches:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("predict_patches"),
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         image_size=image_size,
     script:

@@ -13,12 +13,7 @@ rule evaluate:
             else []
         ),
     output:
-        metrics=report(
-            "results/reports/{name}/metrics.tsv",
-            caption="../report/metrics.rst",
-            category="Evaluation",
-            subcategory="{name}",
-        ),
+        metrics="results/reports/{name}/metrics.tsv",
         per_item="results/reports/{name}/items.tsv",
         class_auc="results/reports/{name}/class_auc.tsv",
         confusion_table="results/reports/{name}/confusion.tsv",
@@ -51,6 +46,7 @@ rule evaluate:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_version("evaluate"),
         classes=model_classes,
         positive_class=lambda wildcards: positive_class(config, wildcards.name),
         threshold=config["prediction"]["threshold"],
@@ -63,11 +59,7 @@ rule performance:
     input:
         metrics=expand("results/reports/{name}/metrics.tsv", name=EVALUATED),
     output:
-        table=report(
-            "results/reports/performance.tsv",
-            caption="../report/performance.rst",
-            category="Evaluation",
-        ),
+        table="results/reports/performance.tsv",
     log:
         "results/logs/performance.log",
     conda:
@@ -77,20 +69,90 @@ rule performance:
         mem_mb=1000,
         runtime=5,
     params:
+        code=code_version("performance"),
         models={name: model_of(config, name) for name in EVALUATED},
     script:
         "../../scripts/performance.py"
+
+
+rule dataset_page:
+    input:
+        metrics="results/reports/{name}/metrics.tsv",
+        per_item="results/reports/{name}/items.tsv",
+        class_auc="results/reports/{name}/class_auc.tsv",
+        confusion="results/reports/{name}/confusion.tsv",
+        splits="results/splits/{name}.tsv",
+        leakage="results/splits/{name}.leakage.json",
+    output:
+        page=report(
+            "results/reports/{name}/summary.html",
+            caption="../report/dataset_page.rst",
+            category="Evaluation",
+            subcategory="{name}",
+            labels={"page": "numbers"},
+        ),
+    log:
+        "results/logs/dataset_page/{name}.log",
+    wildcard_constraints:
+        name=alternatives(EVALUATED),
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code_version("dataset_page"),
+        model=lambda wildcards: model_of(config, wildcards.name),
+    script:
+        "../../scripts/dataset_page.py"
+
+
+rule study_pages:
+    input:
+        audit=["results/slides.tsv"] if SLIDES else [],
+        thumbnails=expand("results/slides/{slide}/thumbnail.png", slide=SLIDES),
+        masks=expand("results/slides/{slide}/tissue_mask.png", slide=SLIDES),
+        performance="results/reports/performance.tsv",
+        provenance="results/provenance.json",
+    output:
+        summary=report(
+            "results/reports/study.html",
+            caption="../report/study.rst",
+            category="1. Study summary",
+        ),
+        qc=report(
+            "results/reports/qc.html",
+            caption="../report/qc.rst",
+            category="2. Slides: quality control",
+        ),
+        provenance=report(
+            "results/reports/provenance.html",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        "results/logs/study_pages.log",
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        code=code_version("study_pages"),
+        datasets=study_datasets(),
+        cohorts=study_cohorts(),
+        homes=sheet["dataset"].to_dict(),
+    script:
+        "../../scripts/study_pages.py"
 
 
 rule provenance:
     input:
         sheet=[config["slides"]] if config["slides"] else [],
     output:
-        provenance=report(
-            "results/provenance.json",
-            caption="../report/provenance.rst",
-            category="Provenance",
-        ),
+        provenance="results/provenance.json",
     log:
         "results/logs/provenance.log",
     localrule: True
@@ -101,6 +163,7 @@ rule provenance:
         mem_mb=500,
         runtime=5,
     params:
+        code=code_version("provenance"),
         config=config,
         workflow_dir=workflow.basedir,
     script:

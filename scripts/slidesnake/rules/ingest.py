@@ -140,5 +140,25 @@ def audit(
         row["associated_images"] = ",".join(info["associated_images"])
         row.update({k: v for k, v in read_json(tissue_path).items() if k != "slide_id"})
         row.update({k: v for k, v in read_json(tile_path).items() if k != "slide_id"})
+        slide_mm2 = info["width"] * info["mpp_x"] * info["height"] * info["mpp_y"] / 1e6
+        row["tissue_share"] = round(row["tissue_area_mm2"] / slide_mm2, 4) if slide_mm2 else 0.0
+        row["flags"] = ";".join(slide_flags(row))
+        row["excluded"] = bool(row["no_tissue"])
         rows.append(row)
     write_table(pd.DataFrame(rows), out_tsv)
+
+
+#: A tissue mask covering more of the slide than this is suspicious (a dark background, a bad threshold).
+FULL_MASK = 0.95
+
+
+def slide_flags(row: Mapping[str, Any]) -> list[str]:
+    """What a reviewer should look at in a slide's QC numbers."""
+    flags = []
+    if row["no_tissue"]:
+        flags.append("no tissue: excluded")
+    if row["tissue_share"] > FULL_MASK:
+        flags.append(f"mask covers {100 * row['tissue_share']:.0f}% of the slide: check the background")
+    if row["mpp_source"] != "slide":
+        flags.append(f"MPP from the {row['mpp_source']}")
+    return flags

@@ -116,7 +116,7 @@ def tsne(
 
     from ..model.data import pipeline
     from ..model.fit import feature_model, predict_probabilities, set_threads
-    from ..plots import embedding_figure
+    from ..plots.evaluation import embedding_figure
 
     set_threads(threads)
     entries = read_entries(entries_tsv)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..annotations import read_annotations
 from ..entries import pixel_source, read_entries, store_entries
 from ..errors import SlideError
 from ..exports.overlay import write_overlay
@@ -126,6 +127,35 @@ def _scores(
     return scores
 
 
+def _outlines(
+    annotation_files: Sequence[str],
+    labels: Mapping[str, Any] | None,
+    positive_class: str,
+    slide_id: str,
+    mpp: tuple[float, float],
+) -> tuple[np.ndarray, ...]:
+    """Rings of the slide's annotations of the positive class, in microns (none without annotations)."""
+    if not annotation_files or not labels:
+        return ()
+    positive = {name for name, cls in labels["annotation_classes"].items() if cls == positive_class}
+    rings = []
+    for name, region in read_annotations(annotation_files[0], slide_id):
+        if name not in positive:
+            continue
+        for polygon in getattr(region, "geoms", [region]):
+            if polygon.geom_type != "Polygon":
+                continue
+            for ring in [polygon.exterior, *polygon.interiors]:
+                rings.append(np.asarray(ring.coords) * np.asarray(mpp))
+    return tuple(rings)
+
+
+def _split_of(split_tsv: str, slide_id: str) -> str:
+    """The split a slide is in (``external`` for cohorts)."""
+    splits = read_table(split_tsv, keep_default_na=False).set_index("item")
+    return str(splits.at[slide_id, "split"]) if slide_id in splits.index else "not split"
+
+
 def predict(
     *,
     model_path: str,
@@ -134,6 +164,9 @@ def predict(
     info_json: str,
     thumbnail_png: str,
     label_tsvs: Sequence[str],
+    annotation_files: Sequence[str],
+    split_tsv: str,
+    labels: Mapping[str, Any] | None,
     model: str,
     classes: Sequence[str],
     positive_class: str,
@@ -142,15 +175,19 @@ def predict(
     tiles_tsv: str,
     scores_json: str,
     map_store: str,
-    heatmap_png: str,
-    classmap_png: str,
+    heatmap_jpg: str,
+    classmap_jpg: str,
     qupath_geojson: str,
     overlay_tif: str,
     threads: int,
 ) -> None:
-    """Rule ``predict``: a slide through its model; tile table, class maps, heatmaps, scores, exports."""
+    """Rule ``predict``: a slide through its model; tile table, class maps, heatmaps, scores, exports.
+
+    The heatmap's title gives the slide's split and score; its annotations of the positive class
+    (when its home labels from annotations) are outlined on both panels.
+    """
     from ..model.fit import set_threads
-    from ..plots import class_map_figure, heatmap_figure
+    from ..plots.slides import SlideView, class_map_figure, heatmap_figure
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
@@ -179,24 +216,18 @@ def predict(
     )
     write_json(scores, scores_json)
     info = SlideInfo.from_dict(read_json(info_json))
-    thumbnail = np.asarray(Image.open(thumbnail_png))
-    extent = {"width_um": plan.target_width * plan.tile_mpp, "height_um": plan.target_height * plan.tile_mpp}
-    heatmap_figure(
-        thumbnail,
-        positive,
+    view = SlideView(
+        thumbnail=np.asarray(Image.open(thumbnail_png)),
+        width_um=info.width * info.mpp_x,
+        height_um=info.height * info.mpp_y,
         map_pixel_um=geometry.cell_um,
-        title=f"{slide}: P({positive_class})",
-        path=heatmap_png,
-        **extent,
+        outlines=_outlines(annotation_files, labels, positive_class, slide, (info.mpp_x, info.mpp_y)),
     )
+    split = _split_of(split_tsv, slide)
+    title = f"{slide} ({split}): score {scores['score']:.2f} ({settings.slide_score} of P({positive_class}))"
+    heatmap_figure(view, positive, positive_class=positive_class, title=title, path=heatmap_jpg)
     class_map_figure(
-        thumbnail,
-        grid,
-        classes=classes,
-        map_pixel_um=geometry.cell_um,
-        title=f"{slide}: most probable class",
-        path=classmap_png,
-        **extent,
+        view, grid, classes=classes, title=f"{slide} ({split}): most probable class", path=classmap_jpg
     )
     mpp = (info.mpp_x, info.mpp_y)
     write_qupath_geojson(

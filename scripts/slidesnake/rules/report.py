@@ -2,105 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..entries import entry_keys, levels, read_entries, unit
-from ..io import read_json, read_table, write_table
-from ..metrics import class_aucs, confusion_table, level_metrics
-from ..plots import confusion_figure, roc_figure, training_curves_figure
+from ..entries import unit
+from ..evaluation import evaluation_tables, scored_entries
+from ..io import atomic_path, read_json, read_table, write_table
+from ..metrics import class_aucs, confusion_table
+from ..pages import heading, metric_warnings, page, paragraph, qc_cells, table, with_intervals
+from ..plots.evaluation import confusion_figure, roc_figure, training_curves_figure
 from ..provenance import write_provenance
 from ..settings import EvaluationSettings
-
-#: Columns of ``items.tsv`` (one row per slide or image) besides ``item``, ``split`` and ``patient_id``.
-ITEM_COLUMNS = ("entries", "share_labelled_positive", "share_called_positive", "mean_probability")
-
-
-def scored_entries(entries_tsv: str, prediction_tsvs: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
-    """The labelled entries with their class probabilities and the most probable class (``predicted``)."""
-    entries = read_entries(entries_tsv)
-    predictions = pd.concat(
-        [read_table(path, keep_default_na=False) for path in prediction_tsvs], ignore_index=True
-    )
-    keys = entry_keys(entries)
-    columns = [f"p_{c}" for c in classes]
-    scored = entries.merge(predictions[[*keys, *columns]], on=keys, validate="one_to_one")
-    scored["predicted"] = (
-        np.asarray(classes)[scored[columns].to_numpy().argmax(axis=1)] if len(scored) else []
-    )
-    return scored
-
-
-def _slides(scored: pd.DataFrame, score_jsons: Sequence[str]) -> pd.DataFrame:
-    """One row per slide: split and patient (from its entries), its score, whether it is labelled positive."""
-    per_item = scored.groupby("item").agg(split=("split", "first"), patient_id=("patient_id", "first"))
-    scores = pd.DataFrame([read_json(path) for path in score_jsons]).rename(columns={"slide_id": "item"})
-    return per_item.reset_index().merge(scores, on="item")
-
-
-def _patients(units: pd.DataFrame, truth: str, score: str) -> pd.DataFrame:
-    """One row per patient: the highest score of its units, positive if any of them is."""
-    patients = units.groupby("patient_id").agg(
-        split=("split", "first"), score=(score, "max"), truth=(truth, "max")
-    )
-    return patients.reset_index().assign(item=lambda t: t["patient_id"])
-
-
-def evaluation_tables(
-    scored: pd.DataFrame,
-    score_jsons: Sequence[str],
-    *,
-    classes: Sequence[str],
-    positive_class: str,
-    threshold: float,
-    settings: EvaluationSettings,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Metrics at every level (with CIs) and the per-item table of a dataset's or cohort's scored entries."""
-    boot = {"resamples": settings.bootstrap, "seed": settings.seed}
-    p = f"p_{positive_class}"
-    first, *rest = levels(scored)
-    tables = [
-        level_metrics(scored, truth="label", called="predicted", score=p, positive=positive_class, **boot)
-    ]
-    tables[0].insert(0, "level", first)
-    units = scored.assign(truth=(scored["label"] == positive_class).astype(int), score=scored[p])
-    if "slide" in rest:
-        units = _slides(scored, score_jsons)
-        units = units.assign(truth=units["label_positive"].astype(int))
-        called = (units["score"] >= threshold).astype(int)
-        slide = level_metrics(
-            units.assign(called=called), truth="truth", called="called", score="score", **boot
-        )
-        tables.append(slide.assign(level="slide"))
-    patients = _patients(units, "truth", "score")
-    called = (patients["score"] >= threshold).astype(int)
-    patient = level_metrics(
-        patients.assign(called=called), truth="truth", called="called", score="score", **boot
-    )
-    tables.append(patient.assign(level="patient"))
-    metrics = pd.concat(tables, ignore_index=True)
-    metrics.insert(
-        2, "unit", metrics["level"].map({"tile": "tiles", "image": "images"}).fillna(metrics["level"] + "s")
-    )
-    metrics.insert(3, "threshold", np.where(metrics["level"] == first, np.nan, threshold))
-    items = (
-        scored.groupby(["item", "split", "patient_id"], sort=False)
-        .agg(
-            entries=(p, "size"),
-            share_labelled_positive=("label", lambda s: float((s == positive_class).mean())),
-            share_called_positive=("predicted", lambda s: float((s == positive_class).mean())),
-            mean_probability=(p, "mean"),
-        )
-        .round(4)
-        .reset_index()
-    )
-    if "slide" in rest:
-        extra = _slides(scored, score_jsons)[["item", "score", "label_positive", "dice", "iou"]]
-        items = items.merge(extra, on="item", how="left")
-    return metrics, items
 
 
 def evaluate(
@@ -144,13 +61,27 @@ def evaluate(
     write_table(metrics, metrics_tsv)
     write_table(items, items_tsv)
     write_table(class_aucs(scored, classes, resamples=settings.bootstrap, seed=settings.seed), class_auc_tsv)
-    write_table(confusion_table(scored, classes), confusion_tsv)
+    confusion = confusion_table(scored, classes)
+    write_table(confusion, confusion_tsv)
     held_out = "external" if "external" in set(scored["split"]) else "test"
     what = unit(scored)
     confusion_figure(
-        scored[scored["split"] == held_out], classes, f"{name}: {held_out} {what}", confusion_png
+        confusion[confusion["split"] == held_out].drop(columns="split"),
+        classes,
+        title=f"{name}: {held_out} {what} (rows: true; columns: most probable class)",
+        path=confusion_png,
     )
-    roc_figure(scored, classes, positive_class, f"{name}: ROC of {positive_class} by split", roc_png)
+    first = metrics[metrics["level"] == metrics["level"].iloc[0]]
+    roc_figure(
+        scored,
+        first,
+        positive_class=positive_class,
+        threshold=threshold,
+        resamples=settings.bootstrap,
+        seed=settings.seed,
+        title=f"{name}: ROC of {positive_class} vs the rest, {what}, by split",
+        path=roc_png,
+    )
     history = read_table(history_tsvs[0]) if history_tsvs else pd.DataFrame(columns=["epoch"])
     training_curves_figure(history, f"{name}: training", curves_png)
     return metrics
@@ -163,11 +94,11 @@ def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_t
         metrics = read_table(path)
         held_out = metrics[metrics["split"].isin(["test", "external"])]
         tables.append(held_out)
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["dataset"])
-    table.insert(0, "model", table["dataset"].map(models))
-    table = table.rename(columns={"dataset": "evaluated_on"})
-    table.insert(2, "validation", np.where(table["split"] == "external", "external", "internal"))
-    write_table(table, out_tsv)
+    joined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["dataset"])
+    joined.insert(0, "model", joined["dataset"].map(models))
+    joined = joined.rename(columns={"dataset": "evaluated_on"})
+    joined.insert(2, "validation", np.where(joined["split"] == "external", "external", "internal"))
+    write_table(joined, out_tsv)
 
 
 def provenance(
@@ -175,3 +106,133 @@ def provenance(
 ) -> None:
     """Rule ``provenance``: versions, workflow commit, platform, config and sheet checksum of this run."""
     write_provenance(config=config, sheet_paths=sheet_paths, workflow_dir=workflow_dir, out_json=out_json)
+
+
+def dataset_page(
+    *,
+    name: str,
+    model: str,
+    metrics_tsv: str,
+    items_tsv: str,
+    class_auc_tsv: str,
+    confusion_tsv: str,
+    split_tsv: str,
+    leakage_json: str,
+    out_html: str,
+) -> None:
+    """Rule ``dataset_page``: a dataset's or cohort's numbers as one HTML page the report shows inline."""
+    metrics = read_table(metrics_tsv)
+    validation = "external validation" if (metrics["split"] == "external").any() else "internal validation"
+    sections = [paragraph(f"Model of dataset {model!r}; {validation}.", "note")]
+    sections += [paragraph(text, "warning") for text in metric_warnings(metrics)]
+    sections += [
+        heading("Metrics, with 95% confidence intervals from resampling patients"),
+        table(with_intervals(metrics.drop(columns="dataset"))),
+        paragraph(
+            "Tile (or image) level: the most probable class against the label; slide level: the slide score "
+            "against whether the slide is labelled positive; patient level: each patient's highest score. "
+            "n counts the units of the level; items are slides (or images).",
+            "note",
+        ),
+    ]
+    class_auc = read_table(class_auc_tsv)
+    if class_auc["class"].nunique() > 2:
+        sections += [heading("One-vs-rest AUC per class"), table(with_intervals(class_auc))]
+    confusion = read_table(confusion_tsv)
+    sections += [heading("Confusion (rows: true class; columns: most probable class)"), table(confusion)]
+    items = read_table(items_tsv, keep_default_na=False)
+    sections += [heading("Per slide (or image)"), table(items)]
+    splits = read_table(split_tsv, keep_default_na=False)
+    shown = [c for c in ("item", "patient_id", "label", "tiles", "group", "split", "fold") if c in splits]
+    leakage = read_json(leakage_json)
+    verdict = "passed" if leakage.get("ok") else "FAILED"
+    balance = splits.groupby(["split", "label"]).size().unstack(fill_value=0)
+    balance["patients"] = splits.groupby("split")["patient_id"].nunique()
+    sections += [
+        heading("Split membership"),
+        table(balance.reset_index(), caption="items (slides or images) per split and label, and patients"),
+        paragraph(f"Leakage check {verdict}: " + json.dumps({k: v for k, v in leakage.items() if k != "ok"})),
+        table(splits[shown]),
+    ]
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(page(f"{name}: evaluation", sections), encoding="utf-8")
+
+
+def study_pages(
+    *,
+    audit_tsvs: Sequence[str],
+    thumbnails: Sequence[str],
+    masks: Sequence[str],
+    performance_tsv: str,
+    provenance_json: str,
+    datasets: Sequence[Mapping[str, Any]],
+    cohorts: Sequence[Mapping[str, Any]],
+    homes: Mapping[str, str],
+    summary_html: str,
+    qc_html: str,
+    provenance_html: str,
+) -> None:
+    """Rule ``study_pages``: the study summary, the QC cohort page and the provenance as HTML pages."""
+    from PIL import Image
+
+    from ..plots.slides import qc_thumbnail
+
+    audit = pd.concat([read_table(path, keep_default_na=False) for path in audit_tsvs] or [pd.DataFrame()])
+    performance = read_table(performance_tsv)
+    warnings = metric_warnings(performance.rename(columns={"evaluated_on": "dataset"}))
+    sections = [heading("Datasets (one model each)"), table(pd.DataFrame(datasets))]
+    if cohorts:
+        sections += [
+            heading("Cohorts (slides predicted with another dataset's model)"),
+            table(pd.DataFrame(cohorts)),
+        ]
+    sections += [heading("Every model on every held-out set")]
+    sections += [paragraph(text, "warning") for text in warnings]
+    headline = performance[performance["level"].isin(["slide", "patient", "image", "tile"])]
+    sections += [table(with_intervals(headline))]
+    if len(audit):
+        readers = audit["reader"].value_counts().to_dict()
+        sections += [
+            heading("Slides"),
+            paragraph(
+                f"{len(audit)} slides; read with "
+                + ", ".join(f"{n} by {reader}" for reader, n in readers.items())
+                + " (tifffile: the fast path decoding the file's tiles directly; openslide otherwise)."
+            ),
+        ]
+        flagged = audit[audit["flags"] != ""]
+        if len(flagged):
+            sections += [
+                heading("Flagged and excluded slides"),
+                table(flagged[["slide_id", "flags", "excluded"]]),
+            ]
+        cells = audit.assign(dataset=audit["slide_id"].map(homes))
+        images = [
+            qc_thumbnail(np.asarray(Image.open(t)), np.asarray(Image.open(m)) > 0)
+            for t, m in zip(thumbnails, masks, strict=True)
+        ]
+        qc = [
+            paragraph("Green: the tissue mask's outline. Red frame: excluded from the study.", "note"),
+            qc_cells(cells, images),
+            heading("All numbers"),
+            table(audit),
+        ]
+    else:
+        qc = [paragraph("No slides in this study (patch-folder datasets only).")]
+    with atomic_path(summary_html) as tmp:
+        tmp.write_text(page("Study summary", sections), encoding="utf-8")
+    with atomic_path(qc_html) as tmp:
+        tmp.write_text(page("Quality control: every slide", qc), encoding="utf-8")
+    provenance = read_json(provenance_json)
+    packages = pd.DataFrame(sorted(provenance["packages"].items()), columns=["package", "version"])
+    facts = {k: v for k, v in provenance.items() if k not in ("packages", "config")}
+    with atomic_path(provenance_html) as tmp:
+        body = [
+            heading("Run"),
+            table(pd.DataFrame([{"key": k, "value": json.dumps(v)} for k, v in facts.items()])),
+            heading("Packages"),
+            table(packages),
+            heading("Config as used"),
+            f"<pre>{html.escape(json.dumps(provenance['config'], indent=2))}</pre>",
+        ]
+        tmp.write_text(page("Provenance", body), encoding="utf-8")

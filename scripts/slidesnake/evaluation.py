@@ -1,0 +1,100 @@
+"""A dataset's or cohort's scored entries and its metrics at every level, with confidence intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .entries import entry_keys, levels, read_entries
+from .io import read_json, read_table
+from .metrics import level_metrics
+from .settings import EvaluationSettings
+
+#: Columns of ``items.tsv`` (one row per slide or image) besides ``item``, ``split`` and ``patient_id``.
+ITEM_COLUMNS = ("entries", "share_labelled_positive", "share_called_positive", "mean_probability")
+
+
+def scored_entries(entries_tsv: str, prediction_tsvs: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
+    """The labelled entries with their class probabilities and the most probable class (``predicted``)."""
+    entries = read_entries(entries_tsv)
+    predictions = pd.concat(
+        [read_table(path, keep_default_na=False) for path in prediction_tsvs], ignore_index=True
+    )
+    keys = entry_keys(entries)
+    columns = [f"p_{c}" for c in classes]
+    scored = entries.merge(predictions[[*keys, *columns]], on=keys, validate="one_to_one")
+    scored["predicted"] = (
+        np.asarray(classes)[scored[columns].to_numpy().argmax(axis=1)] if len(scored) else []
+    )
+    return scored
+
+
+def _slides(scored: pd.DataFrame, score_jsons: Sequence[str]) -> pd.DataFrame:
+    """One row per slide: split and patient (from its entries), its score, whether it is labelled positive."""
+    per_item = scored.groupby("item").agg(split=("split", "first"), patient_id=("patient_id", "first"))
+    scores = pd.DataFrame([read_json(path) for path in score_jsons]).rename(columns={"slide_id": "item"})
+    return per_item.reset_index().merge(scores, on="item")
+
+
+def _patients(units: pd.DataFrame, truth: str, score: str) -> pd.DataFrame:
+    """One row per patient: the highest score of its units, positive if any of them is."""
+    patients = units.groupby("patient_id").agg(
+        split=("split", "first"), score=(score, "max"), truth=(truth, "max")
+    )
+    return patients.reset_index().assign(item=lambda t: t["patient_id"])
+
+
+def evaluation_tables(
+    scored: pd.DataFrame,
+    score_jsons: Sequence[str],
+    *,
+    classes: Sequence[str],
+    positive_class: str,
+    threshold: float,
+    settings: EvaluationSettings,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics at every level (with CIs) and the per-item table of a dataset's or cohort's scored entries."""
+    boot = {"resamples": settings.bootstrap, "seed": settings.seed}
+    p = f"p_{positive_class}"
+    first, *rest = levels(scored)
+    tables = [
+        level_metrics(scored, truth="label", called="predicted", score=p, positive=positive_class, **boot)
+    ]
+    tables[0].insert(0, "level", first)
+    units = scored.assign(truth=(scored["label"] == positive_class).astype(int), score=scored[p])
+    if "slide" in rest:
+        units = _slides(scored, score_jsons)
+        units = units.assign(truth=units["label_positive"].astype(int))
+        called = (units["score"] >= threshold).astype(int)
+        slide = level_metrics(
+            units.assign(called=called), truth="truth", called="called", score="score", **boot
+        )
+        tables.append(slide.assign(level="slide"))
+    patients = _patients(units, "truth", "score")
+    called = (patients["score"] >= threshold).astype(int)
+    patient = level_metrics(
+        patients.assign(called=called), truth="truth", called="called", score="score", **boot
+    )
+    tables.append(patient.assign(level="patient"))
+    metrics = pd.concat(tables, ignore_index=True)
+    metrics.insert(
+        2, "unit", metrics["level"].map({"tile": "tiles", "image": "images"}).fillna(metrics["level"] + "s")
+    )
+    metrics.insert(3, "threshold", np.where(metrics["level"] == first, np.nan, threshold))
+    items = (
+        scored.groupby(["item", "split", "patient_id"], sort=False)
+        .agg(
+            entries=(p, "size"),
+            share_labelled_positive=("label", lambda s: float((s == positive_class).mean())),
+            share_called_positive=("predicted", lambda s: float((s == positive_class).mean())),
+            mean_probability=(p, "mean"),
+        )
+        .round(4)
+        .reset_index()
+    )
+    if "slide" in rest:
+        extra = _slides(scored, score_jsons)[["item", "score", "label_positive", "dice", "iou"]]
+        items = items.merge(extra, on="item", how="left")
+    return metrics, items

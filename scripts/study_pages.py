@@ -1,0 +1,20 @@
+"""Rule study_pages: the study summary, the QC cohort page and the provenance as HTML pages."""
+
+from slidesnake.rules import run
+from slidesnake.rules.report import study_pages
+
+run(
+    snakemake,
+    study_pages,
+    audit_tsvs=snakemake.input.audit,
+    thumbnails=snakemake.input.thumbnails,
+    masks=snakemake.input.masks,
+    performance_tsv=snakemake.input.performance,
+    provenance_json=snakemake.input.provenance,
+    datasets=snakemake.params.datasets,
+    cohorts=snakemake.params.cohorts,
+    homes=snakemake.params.homes,
+    summary_html=snakemake.output.summary,
+    qc_html=snakemake.output.qc,
+    provenance_html=snakemake.output.provenance,
+)
