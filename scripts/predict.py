@@ -27,5 +27,5 @@ run(
     classmap_jpg=snakemake.output.classmap,
     qupath_geojson=snakemake.output.qupath,
     overlay_tif=snakemake.output.overlay,
-    threads=snakemake.threads,
+    threads=snakemake.params.tf_threads,
 )

@@ -17,5 +17,5 @@ run(
     tolerance=snakemake.params.tolerance,
     tiles_tsv=snakemake.output.tiles,
     scores_json=snakemake.output.scores,
-    threads=snakemake.threads,
+    threads=snakemake.params.tf_threads,
 )

@@ -11,5 +11,5 @@ run(
     classes=snakemake.params.classes,
     image_size=snakemake.params.image_size,
     out_tsv=snakemake.output.predictions,
-    threads=snakemake.threads,
+    threads=snakemake.params.tf_threads,
 )

@@ -1,4 +1,4 @@
-"""Rule provenance: versions, workflow commit, config and sheet checksum of this run."""
+"""Rule provenance: software, code state, machine, command line, config and input checksums of this run."""
 
 from slidesnake.rules import run
 from slidesnake.rules.report import provenance
@@ -8,6 +8,9 @@ run(
     provenance,
     config=snakemake.params.config,
     sheet_paths=snakemake.input.sheet,
+    info_jsons=snakemake.input.info,
+    annotation_files=snakemake.input.annotations,
     workflow_dir=snakemake.params.workflow_dir,
+    runs_log=snakemake.params.runs_log,
     out_json=snakemake.output.provenance,
 )

@@ -10,5 +10,6 @@ run(
     slide_id=snakemake.wildcards.slide,
     sheet_mpp=snakemake.params.sheet_mpp,
     mpp_override=snakemake.params.mpp_override,
+    on_bad_slide=snakemake.params.on_bad_slide,
     info_json=snakemake.output.info,
 )

@@ -12,6 +12,7 @@ run(
     patients=snakemake.params.patients,
     label_tsvs=snakemake.input.labels,
     info_jsons=snakemake.input.info,
+    tiling_qc_jsons=snakemake.input.tiling,
     model_split_tsv=snakemake.input.model_splits,
     model_info_jsons=snakemake.input.model_info,
     positive_class=snakemake.params.positive_class,

@@ -11,6 +11,7 @@ run(
     patients=snakemake.params.patients,
     label_tsvs=snakemake.input.labels,
     info_jsons=snakemake.input.info,
+    tiling_qc_jsons=snakemake.input.tiling,
     splits=snakemake.params.splits,
     positive_class=snakemake.params.positive_class,
     out_tsv=snakemake.output.splits,

@@ -12,6 +12,7 @@ run(
     resolution=snakemake.params.resolution,
     tiling=snakemake.params.tiling,
     min_tissue_fraction=snakemake.params.min_tissue_fraction,
+    on_bad_slide=snakemake.params.on_bad_slide,
     store=snakemake.output.store,
     grid_tsv=snakemake.output.grid,
     qc_json=snakemake.output.qc,

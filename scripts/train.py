@@ -15,5 +15,5 @@ run(
     model_path=snakemake.output.model,
     history_tsv=snakemake.output.history,
     config_json=snakemake.output.config,
-    threads=snakemake.threads,
+    threads=snakemake.params.tf_threads,
 )

@@ -13,5 +13,5 @@ run(
     seed=snakemake.params.seed,
     tsne_png=snakemake.output.tsne,
     embedding_tsv=snakemake.output.embedding,
-    threads=snakemake.threads,
+    threads=snakemake.params.tf_threads,
 )

@@ -98,6 +98,26 @@ def test_qupath_points_and_lines_are_skipped(tmp_path):
     assert [name for name, _ in regions] == ["Tumor"]
 
 
+def test_a_feature_without_geometry_is_skipped_with_a_warning(tmp_path, caplog):
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            _feature(None, "Tumor"),  # GeoJSON allows "geometry": null
+            _feature({"type": "Polygon", "coordinates": [SQUARE]}, "Tumor"),
+        ],
+    }
+    with caplog.at_level("WARNING"):
+        regions = read_annotations(_write_json(tmp_path / "s.geojson", collection), "S1")
+    assert [name for name, _ in regions] == ["Tumor"]
+    assert "S1" in caplog.text and "skipped 1 feature(s) without geometry: [0]" in caplog.text
+
+
+def test_an_invalid_geometry_names_slide_file_and_feature(tmp_path):
+    bad = {"type": "FeatureCollection", "features": [_feature({"type": "Polygon"}, "Tumor")]}
+    with pytest.raises(SlideError, match=r"slide 'S1'.*s\.geojson.*feature 0 has an invalid geometry"):
+        read_annotations(_write_json(tmp_path / "s.geojson", bad), "S1")
+
+
 def test_qupath_polygon_without_class_names_slide_and_feature(tmp_path):
     path = _write_json(
         tmp_path / "s.geojson",

@@ -1,4 +1,7 @@
-"""A real Snakemake run of the ingest stages on good and bad slides: --keep-going finishes the good ones."""
+"""A real Snakemake run of the ingest stages on good and bad slides with ``on_bad_slide: fail``.
+
+--keep-going finishes the good slides; the bad ones fail their own jobs with a message naming slide and file.
+"""
 
 import pandas as pd
 import pytest
@@ -11,7 +14,7 @@ from slidesnake.store import TileStore
 
 pytestmark = pytest.mark.workflow
 
-GOOD = ["A01", "B01", "CMU-1", "boxes"]
+GOOD = ["A01", "B01", "CMU-1"]  # and boxes: readable (MPP from the sheet) but without tissue
 BAD = {"broken": SLIDES / "bad" / "unreadable-tiles.svs", "notatiff": SLIDES / "bad" / "not-a-tiff.svs"}
 
 
@@ -35,8 +38,8 @@ def mixed_run(tmp_path_factory):
     sheet = pd.DataFrame(rows, columns=["slide_id", "patient_id", "dataset", "path", "mpp"])
     sheet["annotations"] = annotations
     sheet.to_csv(folder / "slides.tsv", sep="\t", index=False)
-    workdir = make_workdir(folder / "run", folder / "slides.tsv")
-    targets = [f"results/tiles/{slide}.zarr" for slide in [*GOOD, *BAD]]
+    workdir = make_workdir(folder / "run", folder / "slides.tsv", on_bad_slide="fail")
+    targets = [f"results/tiles/{slide}.zarr" for slide in [*GOOD, "boxes", *BAD]]
     done = snakemake(workdir, "--cores", "2", "--keep-going", *targets)
     return workdir, done
 
@@ -62,6 +65,8 @@ def test_good_slides_are_tiled_completely(mixed_run):
         written = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
         assert len(written) == len(index)
     assert read_json(workdir / "results" / "slides" / "boxes" / "info.json")["mpp_source"] == "sheet"
+    boxes = (workdir / "results" / "logs" / "tile" / "boxes.log").read_text()
+    assert "no tissue tile found" in boxes and "on_bad_slide: fail" in boxes  # fail: no quarantine
     assert not list((workdir / "results" / "tiles").glob(".*tmp"))
 
 

@@ -39,9 +39,22 @@ def slide_label_config(config: dict) -> dict:
     return config
 
 
-def _sheet(tmp_path: Path, rows: list[str], header: str = HEADER) -> pd.DataFrame:
+@pytest.fixture(autouse=True)
+def in_study_folder(tmp_path, monkeypatch):
+    """Sheet paths are relative to the study folder, where Snakemake runs: here, tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _sheet(tmp_path: Path, rows: list[str], header: str = HEADER, files: bool = True) -> pd.DataFrame:
+    """Write and read a sheet; with ``files`` its slide and annotation files are created too."""
     path = tmp_path / "slides.tsv"
     path.write_text("\n".join([header, *rows]) + "\n")
+    columns = header.split("\t")
+    for row in rows if files else []:
+        for column, value in zip(columns, row.split("\t"), strict=False):
+            if column in ("path", "annotations") and value:
+                (tmp_path / value).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / value).touch()
     return read_sheet(path)
 
 
@@ -73,7 +86,9 @@ def test_read_sheet_strips_text_and_makes_empty_cells_missing(tmp_path):
         "008\tP2\tsite_a\tb.svs\tb.geojson\ttumor\t\n"
     )
     sheet = read_sheet(path)
-    assert list(sheet.columns) == ["slide_id", "patient_id", "dataset", "path", "annotations", "label", "mpp"]
+    columns = ["slide_id", "patient_id", "dataset", "path", "annotations", "label", "mpp", "sheet_line"]
+    assert list(sheet.columns) == columns
+    assert sheet["sheet_line"].tolist() == [3, 4]  # lines in the file: comments and the header count
     assert sheet["slide_id"].tolist() == ["007", "008"]  # text, leading zeros kept
     assert sheet.loc[0, "patient_id"] == "P1" and sheet.loc[0, "path"] == "a.svs"
     assert sheet["annotations"].isna().tolist() == [True, False]
@@ -104,35 +119,36 @@ def test_missing_required_column(tmp_path, config):
 
 def test_empty_required_value_names_the_slide_and_column(tmp_path, config):
     message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "A03\t\tsite_a\ts/A03.svs\ts/A03.geojson"]), config)
-    assert "column 'patient_id' is empty for slide(s) ['A03']" in message
+    assert "column 'patient_id' is empty in 'A03' (line 5)" in message
 
 
 def test_duplicate_slide_id(tmp_path, config):
     message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "A02\tPA2\tsite_a\ts/x.svs\ts/x.geojson"]), config)
-    assert "slide_id not unique: ['A02']" in message
+    assert "slide_id not unique: 'A02' (line 3), 'A02' (line 5)" in message
 
 
 def test_unknown_dataset(tmp_path, config):
     message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "X01\tPX1\tsite_x\ts/X01.svs\ts/X01.geojson"]), config)
-    assert "['site_x']" in message and "not in the config's 'datasets'" in message
+    assert "['site_x'] of 'X01' (line 5)" in message and "not in the config's 'datasets'" in message
 
 
 def test_patient_with_slides_in_two_datasets(tmp_path, config):
     message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "B02\tPA1\tsite_b\ts/B02.svs\ts/B02.geojson"]), config)
     assert "patient 'PA1' has slides in several datasets ['site_a', 'site_b']" in message
+    assert "'A01' (line 2), 'A02' (line 3), 'B02' (line 5)" in message
     assert "PB1" not in message
 
 
 def test_empty_annotations_in_an_annotation_dataset(tmp_path, config):
     message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "B02\tPB2\tsite_b\ts/B02.svs\t"]), config)
     assert "dataset 'site_b' labels from annotations" in message
-    assert "empty for slide(s) ['B02']" in message
+    assert "empty in 'B02' (line 5)" in message
 
 
 def test_annotation_dataset_without_annotations_column(tmp_path, config):
     sheet = _sheet(tmp_path, ["A01\tPA1\tsite_a\ts/A01.svs"], "slide_id\tpatient_id\tdataset\tpath")
     message = _problems(sheet, config)
-    assert "dataset 'site_a' labels from annotations" in message and "['A01']" in message
+    assert "dataset 'site_a' labels from annotations" in message and "'A01' (line 2)" in message
 
 
 def test_slide_label_dataset_with_a_label_not_in_classes(tmp_path, slide_label_config):
@@ -144,7 +160,7 @@ def test_slide_label_dataset_with_a_label_not_in_classes(tmp_path, slide_label_c
     ]
     message = _problems(_sheet(tmp_path, rows, HEADER + "\tlabel"), slide_label_config)
     assert "dataset 'site_c' uses slide labels" in message
-    assert "for slide(s) ['C02', 'C03']" in message
+    assert "in 'C02' (line 4), 'C03' (line 5)" in message
     assert "C01" not in message and "A01" not in message
 
 
@@ -183,13 +199,74 @@ def test_several_problems_are_reported_together(tmp_path, config):
     lines = [line for line in message.splitlines() if line.startswith("  - ")]
     assert len(lines) == 5
     for expected in (
-        "slide_id not unique: ['A01']",
+        "slide_id not unique: 'A01' (line 2), 'A01' (line 5)",
         "slide_id may hold only",
         "['site_x']",
         "patient 'PA1' has slides in several datasets",
-        "empty for slide(s) ['B02']",
+        "empty in 'B02' (line 7)",
     ):
         assert sum(expected in line for line in lines) == 1, expected
+
+
+def test_every_missing_slide_and_annotation_file_is_named_at_once(tmp_path, config):
+    rows = [
+        *GOOD_ROWS,
+        "A03\tPA2\tsite_a\tgone/A03.svs\tgone/A03.geojson",
+        "A04\tPA2\tsite_a\tgone/A04.svs\ts/A01.geojson",
+    ]
+    path = tmp_path / "slides.tsv"
+    sheet = _sheet(tmp_path, GOOD_ROWS)  # the good rows' files exist
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    message = _problems(read_sheet(path), config)
+    assert "2 slide file(s) of column 'path' do not exist: 'A03' (line 5), 'A04' (line 6)" in message
+    assert "1 annotation file(s) of column 'annotations' do not exist: 'A03' (line 5)" in message
+    assert "relative path starts at the study folder" in message
+    assert len(sheet) == 3
+
+
+def test_files_the_demo_writes_are_not_required_to_exist(tmp_path, config):
+    rows = [
+        "A01\tPA1\tsite_a\tdemo/A01.svs\tdemo/A01.geojson",
+        "B01\tPB1\tsite_b\tdemo/B01.svs\tdemo/B01.geojson",
+    ]
+    check_sheet(_sheet(tmp_path, rows, files=False), {**config, "demo_dir": "demo"})
+    with pytest.raises(StudyError, match="do not exist"):
+        check_sheet(_sheet(tmp_path, rows, files=False), {**config, "demo_dir": None})
+
+
+@pytest.mark.parametrize(("value", "hint"), [("0,25", "use a decimal point"), ("-1", ""), ("fine", "")])
+def test_a_sheet_mpp_that_is_not_a_positive_number_is_an_error(tmp_path, config, value, hint):
+    header = f"{HEADER}\tmpp"
+    rows = [f"{row}\t" for row in GOOD_ROWS[:2]] + [f"{GOOD_ROWS[2]}\t{value}"]
+    message = _problems(_sheet(tmp_path, rows, header), config)
+    assert f"column 'mpp' must be a positive number (um per pixel), not ['{value}']" in message
+    assert "'B01' (line 4)" in message and hint in message
+
+
+def test_a_numeric_sheet_mpp_is_read_as_a_number(tmp_path, config):
+    rows = [f"{row}\t0.25" for row in GOOD_ROWS]
+    sheet = _sheet(tmp_path, rows, f"{HEADER}\tmpp")
+    check_sheet(sheet, config)
+    assert sheet["mpp"].tolist() == [0.25, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_sheet_names_the_sheet(tmp_path, content):
+    (tmp_path / "slides.tsv").write_text(content)
+    with pytest.raises(StudyError, match=r"slides.tsv: the slide sheet is empty"):
+        read_sheet(tmp_path / "slides.tsv")
+
+
+def test_a_missing_sheet_names_the_config_key(tmp_path):
+    with pytest.raises(StudyError, match=r"nope.tsv: the slide sheet does not exist \(config 'slides'\)"):
+        read_sheet(tmp_path / "nope.tsv")
+
+
+def test_a_long_sheet_with_one_mistake_gives_a_short_message(tmp_path, config):
+    rows = [f"X{k:05d}\tPX{k}\tsite_x\ts/A01.svs\ts/A01.geojson" for k in range(10_000)]
+    message = _problems(_sheet(tmp_path, GOOD_ROWS[:1] + rows, files=True), config)
+    assert len(message.splitlines()) < 25 and len(message) < 3000
+    assert "and 9990 more" in message
 
 
 # ----------------------------------------------------------------------------- the config
@@ -236,3 +313,39 @@ def test_schema_errors_are_one_line_each_with_the_key_path(config):
     assert any("'datasets: site_a: labels: source'" in line for line in lines)
     assert any("'model: unfreeze': 'some' is not allowed here" in line for line in lines)
     assert all(len(line) < 400 for line in lines)
+
+
+def _config_problems(raw):
+    with pytest.raises(StudyError) as caught:
+        validate_config(raw, SCHEMA)
+    return str(caught.value)
+
+
+def test_cross_field_config_errors_name_the_key(config):
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    raw["splits"] = {"fractions": {"train": 0.8, "val": 0.5, "test": 0.2}}
+    raw["datasets"]["site_a"]["positive_class"] = "tumour"
+    raw["datasets"]["site_a"]["labels"]["annotation_classes"] = {"Tumor": "Tumour"}
+    raw["datasets"]["site_b"]["labels"]["unannotated"] = "stroma"
+    lines = _config_problems(raw).splitlines()
+    assert lines[0] == "config:" and len(lines) == 5
+    assert any("'splits: fractions': train + val + test must be 1, not 1.5" in line for line in lines)
+    assert any(
+        "'datasets: site_a: positive_class': 'tumour' is not one of the dataset's classes" in line
+        for line in lines
+    )
+    assert any(
+        "'datasets: site_a: labels: annotation_classes: Tumor': 'Tumour' is not one of" in line
+        for line in lines
+    )
+    assert any(
+        "'datasets: site_b: labels: unannotated': 'stroma' is not one of the classes" in line
+        for line in lines
+    )
+
+
+def test_a_schema_error_does_not_print_the_schema(config):
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    raw["datasets"]["site_a"]["labels"] = {"source": "annotations"}  # no classes
+    message = _config_problems(raw)
+    assert len(message) < 500 and "$schema" not in message and "'classes' is a required property" in message

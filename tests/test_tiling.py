@@ -205,14 +205,19 @@ def write_blank_svs(path, width=1200, height=800):
     return path
 
 
-def test_a_slide_without_tissue_goes_through_every_ingest_stage(tmp_path):
-    path = write_blank_svs(tmp_path / "glass.svs")
+def _ingest(path, tmp_path, on_bad_slide, slide_id="glass", tile_size=128):
+    """The three ingest stages of one slide, as the workflow runs them; the output paths."""
     out = {
         name: str(tmp_path / name)
         for name in ("info.json", "mask.png", "tissue.json", "grid.tsv", "tiling.json", "glass.zarr")
     }
     slide_info(
-        slide_path=str(path), slide_id="glass", sheet_mpp=None, mpp_override=None, info_json=out["info.json"]
+        slide_path=str(path),
+        slide_id=slide_id,
+        sheet_mpp=None,
+        mpp_override=None,
+        on_bad_slide=on_bad_slide,
+        info_json=out["info.json"],
     )
     tissue(
         info_json=out["info.json"],
@@ -221,38 +226,103 @@ def test_a_slide_without_tissue_goes_through_every_ingest_stage(tmp_path):
         mask_png=out["mask.png"],
         qc_json=out["tissue.json"],
     )
-    assert read_json(out["tissue.json"])["tissue_area_mm2"] == 0
-    tiling = {**defaults("tiling"), "tile_size": 128}
     tile(
         info_json=out["info.json"],
         mask_png=out["mask.png"],
         tissue_qc_json=out["tissue.json"],
         resolution=defaults("resolution"),
-        tiling=tiling,
+        tiling={**defaults("tiling"), "tile_size": tile_size},
         min_tissue_fraction=0.5,
+        on_bad_slide=on_bad_slide,
         store=out["glass.zarr"],
         grid_tsv=out["grid.tsv"],
         qc_json=out["tiling.json"],
         threads=1,
     )
+    return out
+
+
+def test_a_slide_without_tissue_is_carried_through_as_excluded(tmp_path):
+    out = _ingest(write_blank_svs(tmp_path / "glass.svs"), tmp_path, "skip")
+    assert read_json(out["tissue.json"])["tissue_area_mm2"] == 0
     qc = read_json(out["tiling.json"])
     assert qc["no_tissue"] and qc["tiles_kept"] == 0 and qc["blur_score"] is None
+    assert (qc["status"], qc["reason"].split(" (")[0]) == ("excluded", "no tissue tile found")
     assert len(read_table(out["grid.tsv"])) == (800 // 128) * (1200 // 128)
-    assert TileStore(out["glass.zarr"]).index.empty
+    store = TileStore(out["glass.zarr"])
+    assert store.index.empty and store.status == "excluded" and store.reason == qc["reason"]
     audit(
         info_jsons=[out["info.json"]],
         tissue_jsons=[out["tissue.json"]],
         tiling_jsons=[out["tiling.json"]],
         out_tsv=str(tmp_path / "slides.tsv"),
     )
-    row = read_table(tmp_path / "slides.tsv").iloc[0]
-    assert (row["slide_id"], row["reader"], bool(row["no_tissue"]), row["tiles_written"], row["level"]) == (
+    row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
+    assert list(row.index[:3]) == ["slide_id", "status", "reason"]
+    assert (row["slide_id"], row["reader"], row["status"], row["tiles_written"], row["level"]) == (
         "glass",
         "tifffile",
-        True,
+        "excluded",
         0,
         0,
     )
+    assert row["flags"].startswith("excluded: no tissue tile found")
+
+
+def test_with_on_bad_slide_fail_a_slide_without_tissue_fails_its_tile_job(tmp_path):
+    with pytest.raises(SlideError, match=r"slide 'glass'.*no tissue tile found.*on_bad_slide: fail"):
+        _ingest(write_blank_svs(tmp_path / "glass.svs"), tmp_path, "fail")
+    assert not (tmp_path / "glass.zarr").exists()
+
+
+def test_a_slide_smaller_than_a_tile_is_excluded_not_a_crash(tmp_path):
+    out = _ingest(SLIDES / "tiny-aperio.svs", tmp_path, "skip", slide_id="tiny")
+    qc = read_json(out["tiling.json"])
+    assert qc["status"] == "excluded"
+    assert qc["reason"] == "smaller than one tile: 16 x 16 px at 0.499 um/px, tiles of 128 px"
+    with pytest.raises(SlideError, match="smaller than one tile"):
+        _ingest(SLIDES / "tiny-aperio.svs", tmp_path / "fail", "fail", slide_id="tiny")
+
+
+@pytest.mark.parametrize(
+    ("name", "words"), [("bad/not-a-tiff.svs", "not"), ("boxes-generic.tiff", "microns per pixel")]
+)
+def test_an_unusable_file_is_excluded_with_its_reason_and_checksum(tmp_path, name, words):
+    out = _ingest(SLIDES / name, tmp_path, "skip", slide_id="bad")
+    info = read_json(out["info.json"])
+    assert info["status"] == "excluded" and words in info["reason"]
+    assert len(info["sha256"]) == 64  # the provenance still records which file it was
+    assert read_json(out["tiling.json"])["reason"] == info["reason"]
+    assert TileStore(out["glass.zarr"]).status == "excluded"
+    with pytest.raises(SlideError):
+        _ingest(SLIDES / name, tmp_path / "fail", "fail", slide_id="bad")
+
+
+def _fluorescence(rgb):
+    """A fluorescence-like image of real tissue: nuclei (haematoxylin) bright on a black background."""
+    from skimage.color import rgb2hed
+
+    haematoxylin = rgb2hed(rgb)[..., 0]
+    signal = np.clip((haematoxylin - np.percentile(haematoxylin, 5)) / np.ptp(haematoxylin), 0, 1)
+    glow = (np.sqrt(signal) * 255).astype(np.uint8)
+    return np.stack([glow // 6, glow // 3, glow], axis=-1)  # DAPI blue
+
+
+def test_a_dark_background_is_detected_and_its_tissue_is_what_is_bright():
+    from slidesnake.tissue import background_of
+
+    overview = SlideReader(read_slide_info(CMU, "CMU-1")).read_overview(4.0)
+    bright_mask = tissue_mask(overview, TISSUE)
+    framed = np.zeros((overview.shape[0] + 40, overview.shape[1] + 40, 3), np.uint8)  # black glass around
+    framed[20:-20, 20:-20] = _fluorescence(overview)
+    assert background_of(overview) == "bright" and background_of(framed) == "dark"
+    wrong = tissue_mask(framed, TISSUE, "bright")  # the brightfield rule on a dark slide
+    dark = tissue_mask(framed, TISSUE, "dark")
+    assert dark[:20].sum() == 0 and dark[:, :20].sum() == 0  # black corners are not tissue
+    inner = dark[20:-20, 20:-20]
+    agree = (inner & bright_mask).sum() / max(1, (inner | bright_mask).sum())
+    assert agree > 0.6, agree  # about the same tissue as the H&E mask finds
+    assert wrong.mean() > 2 * dark.mean()  # the brightfield rule takes most of the black glass for tissue
 
 
 def test_tile_hashes_find_the_same_tiles_in_a_copy_of_a_slide(cmu_store, tmp_path):

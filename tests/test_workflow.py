@@ -191,12 +191,45 @@ def test_provenance_records_versions_config_and_sheet(study_run):
     assert provenance["sheet"]["sha256"] == hashlib.sha256(sheet.read_bytes()).hexdigest()
     assert provenance["config"]["tiling"]["tile_size"] == 64
     assert len(provenance["workflow"]["commit"] or "") in (0, 40)
+    assert len(provenance["packages"]) > 50  # every installed package, not a chosen few
+    slides = {row["slide_id"]: row for row in provenance["slides"]}
+    a01 = study_run / "resources" / "demo" / "A01.svs"
+    assert len(slides) == 12 and slides["A01"]["sha256"] == hashlib.sha256(a01.read_bytes()).hexdigest()
+    annotations = {Path(row["path"]).name: row["sha256"] for row in provenance["annotations"]}
+    geojson = (study_run / "resources" / "demo" / "A01.geojson").read_bytes()
+    assert len(annotations) == 12 and annotations["A01.geojson"] == hashlib.sha256(geojson).hexdigest()
+    assert provenance["cpu"]["count"] >= 1 and provenance["cpu"]["model"]
+    assert provenance["threads"]["tf_threads"] == 2
+    assert "--cores 2" in provenance["run"]["command"] and provenance["run"]["host"]
+    runs = pd.read_csv(study_run / "results" / "logs" / "runs.tsv", sep="\t")
+    assert len(runs) >= 1 and "snakemake" in runs["command"].iloc[0]
+    if provenance["workflow"]["dirty"]:
+        assert provenance["workflow"]["diff"] or provenance["workflow"]["untracked"]
 
 
 def test_rerun_has_nothing_to_do(study_run):
     done = snakemake(study_run, "-n", "--cores", "1")
     assert done.returncode == 0
     assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def test_a_touched_slide_is_not_read_again(study_run):
+    slide = study_run / "resources" / "demo" / "B02.svs"
+    slide.touch()
+    done = snakemake(study_run, "-n", "--cores", "1")
+    assert "Nothing to be done" in done.stdout + done.stderr, done.stdout[-2000:]
+
+
+def test_a_lost_model_and_a_lost_map_are_rebuilt(study_run):
+    for path in ("results/models/site_a/model.keras", "results/maps/A01.zarr"):
+        target = study_run / path
+        moved = target.with_name(target.name + ".moved")
+        target.rename(moved)
+        try:
+            done = snakemake(study_run, "-n", "--cores", "1")
+            assert done.returncode == 0 and "Nothing to be done" not in done.stdout + done.stderr, path
+        finally:
+            moved.rename(target)
 
 
 def report_results(report: Path) -> dict[str, tuple[str, bytes]]:

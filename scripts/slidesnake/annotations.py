@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ from shapely.geometry import shape
 
 from .errors import AnnotationError
 from .settings import LabelSettings
+
+log = logging.getLogger(__name__)
 
 
 def _geojson_features(data: dict | list) -> list[dict]:
@@ -67,15 +70,25 @@ def read_annotations(path: str | Path, slide_id: str) -> list[tuple[str, shapely
         features = _geojson_features(json.loads(path.read_text()))
     except (ValueError, ET.ParseError) as err:
         raise AnnotationError(slide_id, path, f"cannot parse annotations: {err}") from err
-    regions = []
+    regions, empty = [], []
     for number, feature in enumerate(features):
-        geometry = shape(feature["geometry"])
+        if not isinstance(feature, dict) or not feature.get("geometry"):
+            empty.append(number)  # GeoJSON allows a feature without geometry (QuPath writes none)
+            continue
+        try:
+            geometry = shape(feature["geometry"])
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            raise AnnotationError(slide_id, path, f"feature {number} has an invalid geometry: {err}") from err
         if geometry.geom_type not in ("Polygon", "MultiPolygon"):
             continue
         name = _feature_class(feature)
         if not name:
             raise AnnotationError(slide_id, path, f"feature {number} has no 'classification.name'")
         regions.append((name, shapely.make_valid(geometry)))
+    if empty:
+        log.warning(
+            "%s: %s: skipped %d feature(s) without geometry: %s", slide_id, path, len(empty), empty[:20]
+        )
     return regions
 
 

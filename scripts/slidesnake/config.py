@@ -59,6 +59,54 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     if errors:
         lines = [f"config key '{_key_path(e.absolute_path)}': {_short(e)}" for e in errors]
         raise StudyError(listing("config", lines))
+    problems = _cross_field_problems(config)
+    if problems:
+        raise StudyError(listing("config", problems))
+
+
+#: Split fractions must sum to 1 within this.
+FRACTION_SUM_TOLERANCE = 1e-6
+
+
+def _cross_field_problems(config: Mapping[str, Any]) -> list[str]:
+    """What the schema cannot check: values that must name each other, sums."""
+    problems = []
+    fractions = config["splits"]["fractions"]
+    total = sum(fractions.values())
+    if abs(total - 1) > FRACTION_SUM_TOLERANCE:
+        problems.append(
+            f"config key 'splits: fractions': train + val + test must be 1, not {total:g} ({fractions})"
+        )
+    for name, dataset in config["datasets"].items():
+        where = f"datasets: {name}"
+        problems += _label_problems(dataset["labels"], where)
+        classes = dataset["labels"]["classes"]
+        if dataset["positive_class"] not in classes:
+            problems.append(
+                f"config key '{where}: positive_class': {dataset['positive_class']!r} is not one of the "
+                f"dataset's classes {classes}"
+            )
+    for name, cohort in config.get("cohorts", {}).items():
+        if cohort.get("labels"):
+            problems += _label_problems(cohort["labels"], f"cohorts: {name}")
+    return problems
+
+
+def _label_problems(labels: Mapping[str, Any], where: str) -> list[str]:
+    """Annotation classes and the unannotated class must map to classes of the labels."""
+    classes = labels["classes"]
+    problems = [
+        f"config key '{where}: labels: annotation_classes: {region}': {target!r} is not one of {classes}"
+        for region, target in labels.get("annotation_classes", {}).items()
+        if target not in classes
+    ]
+    unannotated = labels.get("unannotated")
+    if unannotated is not None and unannotated not in classes:
+        problems.append(
+            f"config key '{where}: labels: unannotated': {unannotated!r} is not one of the classes {classes} "
+            "(null leaves unannotated tiles out)"
+        )
+    return problems
 
 
 def _key_path(path: Any) -> str:

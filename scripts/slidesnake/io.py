@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
+import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+#: Marker of temporary outputs: ``.<name>.<pid>.tmp<suffix>`` beside the final path.
+TMP = ".tmp"
+
+
+def temporary_sibling(final: Path) -> Path:
+    """The temporary path this process writes ``final`` under; it keeps the suffix (Keras wants it)."""
+    return final.with_name(f".{final.name}.{os.getpid()}{TMP}{final.suffix}")
+
+
+def stale_siblings(final: str | os.PathLike) -> list[Path]:
+    """Temporary siblings of ``final`` left by earlier jobs that were killed (any process id)."""
+    final = Path(final)
+    tails = sorted({TMP + final.suffix, TMP, final.suffix} - {""}, key=len, reverse=True)  # and older names
+    own = re.compile(rf"\.{re.escape(final.name)}\.\d+({'|'.join(map(re.escape, tails))})")
+    return sorted(p for p in final.parent.glob(f".{glob.escape(final.name)}.*") if own.fullmatch(p.name))
+
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final`` and rename it into place on success.
 
-    Works for files and for directories (Zarr stores). On error the temporary
-    path is removed and ``final`` is left untouched, so a failed job never
-    leaves a half-written output.
+    Works for files and for directories (Zarr stores). Temporary siblings of
+    ``final`` that killed earlier jobs left behind are removed first. On an
+    exception (also SIGTERM and SIGINT, which :func:`slidesnake.rules.run` turns
+    into one) the temporary path is removed and ``final`` is left untouched, so
+    a failed job never leaves a half-written output. Before the rename the new
+    file (for a folder: its Zarr metadata files) is flushed to disk, so a crash
+    cannot leave an empty file under the final name.
 
     Parameters
     ----------
@@ -35,21 +58,64 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    _remove(tmp)
+    for stale in stale_siblings(final):
+        logging.getLogger(__name__).warning("removing %s, left by a job that was killed", stale)
+        _remove(stale)
+    tmp = temporary_sibling(final)
     try:
         yield tmp
+        _flush(tmp)
         _remove(final)
         os.replace(tmp, final)
+        _flush_folder(final.parent)
     finally:
         _remove(tmp)
 
 
+def _flush(path: Path) -> None:
+    """fsync a file, or a folder's Zarr metadata files and the folder itself."""
+    files = [path] if path.is_file() else [p for p in path.rglob("zarr.json")] if path.is_dir() else []
+    for file in files:
+        handle = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+    if path.is_dir():
+        _flush_folder(path)
+
+
+def _flush_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    """Remove a file or folder; a folder another thread still writes into is retried until it is gone."""
+    for _ in range(20):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink(missing_ok=True)
+        if not (path.exists() or path.is_symlink()):
+            return
+        time.sleep(0.05)
+    msg = f"cannot remove {path}"
+    raise OSError(msg)
+
+
+def write_all(handle: int, data: bytes) -> None:
+    """Write every byte of ``data`` to a file descriptor, or raise: short writes (a full disk) are retried."""
+    view = memoryview(data)
+    while view:
+        written = os.write(handle, view)
+        if written <= 0:
+            msg = f"wrote {written} of {len(view)} bytes"
+            raise OSError(msg)
+        view = view[written:]
 
 
 def write_json(data: Any, path: str | os.PathLike) -> None:

@@ -107,6 +107,8 @@ class TissueSettings(_Settings):
         Closing radius; smallest tissue piece kept.
     min_tissue_fraction : float
         A tile is kept when at least this share of it is tissue.
+    background : {'auto', 'bright', 'dark'}
+        The slides' background: ``auto`` detects it per slide (dark: fluorescence).
     """
 
     mask_mpp: float
@@ -115,6 +117,7 @@ class TissueSettings(_Settings):
     closing_um: float
     min_object_um2: float
     min_tissue_fraction: float
+    background: Literal["auto", "bright", "dark"]
 
 
 @dataclass(frozen=True, kw_only=True)

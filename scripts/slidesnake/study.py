@@ -23,21 +23,57 @@ def empty_sheet() -> pd.DataFrame:
     return pd.DataFrame(columns=list(SHEET_COLUMNS), dtype=str)
 
 
+#: The column :func:`read_sheet` adds: each row's line in the sheet file (the header is line 1).
+LINE = "sheet_line"
+
+
 def read_sheet(path: str | Path) -> pd.DataFrame:
     """Read a slide sheet (tab-separated) with every column as text; empty cells become None.
 
-    Lines whose first character is ``#`` are comments; a ``#`` inside a cell is kept.
-    The ``mpp`` column is numeric; a value that is not a number is left as text
-    for :func:`check_sheet` to report.
+    Lines whose first character is ``#`` are comments; a ``#`` inside a cell is kept. Column
+    :data:`LINE` holds each row's line in the file, for messages. The ``mpp`` column is
+    numeric; a value that is not a number (``0,3``) is kept as text for :func:`check_sheet`
+    to report.
+
+    Raises
+    ------
+    StudyError
+        When the file is missing, empty, or has no header line.
     """
-    lines = [line for line in Path(path).read_text().splitlines(keepends=True) if not line.startswith("#")]
-    sheet = pd.read_csv(io.StringIO("".join(lines)), sep="\t", dtype=str, keep_default_na=False)
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: the slide sheet does not exist (config 'slides')"
+        raise StudyError(msg)
+    numbered = [
+        (number, line)
+        for number, line in enumerate(path.read_text().splitlines(keepends=True), start=1)
+        if not line.startswith("#") and line.strip()
+    ]
+    if not numbered:
+        msg = f"{path}: the slide sheet is empty; it needs a header {list(SHEET_COLUMNS)} and a row per slide"
+        raise StudyError(msg)
+    text = "".join(line for _, line in numbered)
+    sheet = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
     sheet.columns = [c.strip() for c in sheet.columns]
     sheet = sheet.apply(lambda column: column.str.strip())
     sheet = sheet.replace("", None)
+    sheet[LINE] = [number for number, _ in numbered[1:]]
     if "mpp" in sheet:
-        sheet["mpp"] = pd.to_numeric(sheet["mpp"], errors="coerce")
+        numbers = pd.to_numeric(sheet["mpp"], errors="coerce")
+        sheet["mpp"] = [
+            n if pd.notna(n) or t is None else t for n, t in zip(numbers, sheet["mpp"], strict=True)
+        ]
     return sheet
+
+
+def rows_named(rows: pd.DataFrame, cap: int = 10) -> str:
+    """The slides of some sheet rows with their lines, e.g. ``'A01' (line 2), 'A02' (line 3)``, capped."""
+    named = [
+        f"{slide_id!r} (line {line})" for slide_id, line in zip(rows["slide_id"], rows[LINE], strict=True)
+    ]
+    if len(named) > cap:
+        return ", ".join(named[:cap]) + f" and {len(named) - cap} more"
+    return ", ".join(named)
 
 
 def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str = "slide sheet") -> None:
@@ -57,37 +93,80 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
     if missing:
         msg = f"{sheet_path}: missing column(s) {missing}; the sheet needs {list(SHEET_COLUMNS)}"
         raise StudyError(msg)
+    if LINE not in sheet:
+        sheet = sheet.assign(**{LINE: range(2, len(sheet) + 2)})
     for column in SHEET_COLUMNS:
-        empty = sheet.loc[sheet[column].isna(), "slide_id"].fillna("(no id)").tolist()
-        if empty:
-            problems.append(f"column '{column}' is empty for slide(s) {empty}")
-    duplicated = sorted(set(sheet.loc[sheet["slide_id"].duplicated(), "slide_id"]))
-    if duplicated:
-        problems.append(f"slide_id not unique: {duplicated}")
-    bad_ids = [s for s in sheet["slide_id"].dropna() if not SLIDE_ID.fullmatch(str(s))]
-    if bad_ids:
-        problems.append(f"slide_id may hold only letters, digits, '-', '_' and '.': {bad_ids}")
+        empty = sheet[sheet[column].isna()]
+        if len(empty):
+            problems.append(
+                f"column '{column}' is empty in {rows_named(empty.fillna({'slide_id': '(no id)'}))}"
+            )
+    duplicated = sheet[sheet["slide_id"].duplicated(keep=False) & sheet["slide_id"].notna()]
+    if len(duplicated):
+        problems.append(f"slide_id not unique: {rows_named(duplicated)}")
+    bad_ids = sheet[[s is not None and not SLIDE_ID.fullmatch(str(s)) for s in sheet["slide_id"]]]
+    if len(bad_ids):
+        problems.append(f"slide_id may hold only letters, digits, '-', '_' and '.': {rows_named(bad_ids)}")
+    problems += _mpp_problems(sheet)
     datasets = config.get("datasets", {})
     cohorts = config.get("cohorts", {})
-    unknown = sorted(set(sheet["dataset"].dropna()) - set(datasets) - set(cohorts))
-    if unknown:
+    unknown = sheet[sheet["dataset"].notna() & ~sheet["dataset"].isin([*datasets, *cohorts])]
+    if len(unknown):
         problems.append(
-            f"dataset(s) {unknown} are not in the config's 'datasets' {sorted(datasets)} "
-            f"or 'cohorts' {sorted(cohorts)}"
+            f"dataset(s) {sorted(set(unknown['dataset']))} of {rows_named(unknown)} are not in the config's "
+            f"'datasets' {sorted(datasets)} or 'cohorts' {sorted(cohorts)}"
         )
     per_patient = sheet.groupby("patient_id")["dataset"].nunique()
     for patient in per_patient[per_patient > 1].index:
-        names = sorted(sheet.loc[sheet["patient_id"] == patient, "dataset"].unique())
+        rows = sheet[sheet["patient_id"] == patient]
         problems.append(
-            f"patient {patient!r} has slides in several datasets {names}; a patient belongs to one"
+            f"patient {patient!r} has slides in several datasets {sorted(rows['dataset'].unique())}: "
+            f"{rows_named(rows)}; a patient belongs to one"
         )
     for dataset, cfg in datasets.items():
         problems += _dataset_problems(sheet, dataset, cfg)
     for cohort, cfg in cohorts.items():
         if not cfg["slides"]:
             problems += _dataset_problems(sheet, cohort, cfg, "cohort")
+    problems += _missing_files(sheet, config.get("demo_dir"))
     if problems:
         raise StudyError(listing(sheet_path, problems))
+
+
+def _mpp_problems(sheet: pd.DataFrame) -> list[str]:
+    """Sheet ``mpp`` values that are not positive numbers."""
+    if "mpp" not in sheet:
+        return []
+    given = sheet[sheet["mpp"].notna()]
+    wrong = given[[not isinstance(v, float | int) or not v > 0 for v in given["mpp"]]]
+    if wrong.empty:
+        return []
+    values = sorted({f"{v:g}" if isinstance(v, float | int) else str(v) for v in wrong["mpp"]})
+    hint = " (use a decimal point: 0.25, not 0,25)" if any("," in v for v in values) else ""
+    return [f"column 'mpp' must be a positive number (um per pixel), not {values}{hint}: {rows_named(wrong)}"]
+
+
+def _missing_files(sheet: pd.DataFrame, demo_dir: str | None) -> list[str]:
+    """Slide and annotation files that do not exist (all of them; those the demo writes are not checked)."""
+    problems = []
+    for column in ("path", "annotations"):
+        if column not in sheet:
+            continue
+        named = sheet[sheet[column].notna()]
+        absent = named[
+            [
+                not (demo_dir is not None and Path(p).is_relative_to(demo_dir)) and not Path(p).exists()
+                for p in named[column]
+            ]
+        ]
+        if len(absent):
+            what = "slide" if column == "path" else "annotation"
+            shown = ", ".join(map(repr, absent[column].head(5)))
+            problems.append(
+                f"{len(absent)} {what} file(s) of column '{column}' do not exist: {rows_named(absent)}; e.g. "
+                f"{shown} (a relative path starts at the study folder: where snakemake runs, or --directory)"
+            )
+    return problems
 
 
 def _column(sheet: pd.DataFrame, name: str) -> pd.Series:
@@ -105,27 +184,25 @@ def _dataset_problems(
     if labels["source"] == "patches":
         problems = []
         if len(rows):
-            problems.append(
-                f"dataset {dataset!r} is a patch folder, but slide(s) {rows['slide_id'].tolist()} name it"
-            )
+            problems.append(f"dataset {dataset!r} is a patch folder, but {rows_named(rows)} name it")
         if "patches" not in cfg:
             problems.append(f"dataset {dataset!r} labels from patches but has no 'patches' section")
         return problems
     if rows.empty:
         return [f"{kind} {dataset!r} has no slides in the sheet"]
     if labels["source"] == "annotations":
-        lacking = rows.loc[_column(sheet, "annotations").loc[rows.index].isna(), "slide_id"].tolist()
-        if lacking:
+        lacking = rows[_column(sheet, "annotations").loc[rows.index].isna()]
+        if len(lacking):
             return [
                 f"{kind} {dataset!r} labels from annotations, but column 'annotations' is "
-                f"empty for slide(s) {lacking}"
+                f"empty in {rows_named(lacking)}"
             ]
         return []
     values = _column(sheet, "label").loc[rows.index]
-    wrong = [s for s, v in zip(rows["slide_id"], values, strict=True) if v not in labels["classes"]]
-    if wrong:
+    wrong = rows[[v not in labels["classes"] for v in values]]
+    if len(wrong):
         return [
             f"{kind} {dataset!r} uses slide labels, but column 'label' is not one of "
-            f"{labels['classes']} for slide(s) {wrong}"
+            f"{labels['classes']} in {rows_named(wrong)}"
         ]
     return []

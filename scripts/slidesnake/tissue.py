@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -11,14 +13,45 @@ from skimage import filters, morphology
 from .settings import TissueSettings
 from .wsi import TilePlan
 
+Background = Literal["bright", "dark"]
 
-def tissue_mask(rgb: np.ndarray, settings: TissueSettings) -> np.ndarray:
+#: HSV value (0-1) under which a slide's border is dark: a fluorescence slide, tissue brighter than glass.
+DARK_BORDER = 0.35
+
+
+def background_of(rgb: np.ndarray) -> Background:
+    """Whether a slide's background is bright (brightfield, H&E) or dark (fluorescence).
+
+    The median brightness (HSV value) of the image's outer frame (5% of each side) decides:
+    below :data:`DARK_BORDER` it is ``dark``.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (row, column, 3) uint8 overview of the whole slide.
+
+    Returns
+    -------
+    {'bright', 'dark'}
+    """
+    _, value = saturation_value(rgb)
+    rows, cols = value.shape
+    dy, dx = max(1, rows // 20), max(1, cols // 20)
+    frame = np.concatenate(
+        [value[:dy].ravel(), value[-dy:].ravel(), value[:, :dx].ravel(), value[:, -dx:].ravel()]
+    )
+    return "dark" if float(np.median(frame)) < DARK_BORDER else "bright"
+
+
+def tissue_mask(rgb: np.ndarray, settings: TissueSettings, background: Background = "bright") -> np.ndarray:
     """Find tissue in a low-resolution RGB image of a slide.
 
-    A pixel is tissue when its saturation is above Otsu's threshold (and at least
-    ``min_saturation``) and its brightness is below ``max_brightness``; the mask is
-    then closed (radius ``closing_um``), its holes filled and pieces smaller than
-    ``min_object_um2`` removed.
+    On a bright background (brightfield) a pixel is tissue when its saturation is above
+    Otsu's threshold (and at least ``min_saturation``) and its brightness is below
+    ``max_brightness``. On a dark background (fluorescence) a pixel is tissue when its
+    brightness is above Otsu's threshold of brightness (and at least ``min_saturation``).
+    The mask is then closed (radius ``closing_um``), its holes filled and pieces smaller
+    than ``min_object_um2`` removed.
 
     Parameters
     ----------
@@ -26,6 +59,8 @@ def tissue_mask(rgb: np.ndarray, settings: TissueSettings) -> np.ndarray:
         (row, column, 3) uint8 image of the whole slide at ``settings.mask_mpp``.
     settings : TissueSettings
         The thresholds and sizes.
+    background : {'bright', 'dark'}
+        The slide's background (see :func:`background_of`).
 
     Returns
     -------
@@ -34,16 +69,23 @@ def tissue_mask(rgb: np.ndarray, settings: TissueSettings) -> np.ndarray:
     """
     mpp = settings.mask_mpp
     saturation, value = saturation_value(rgb)
-    threshold = min_saturation = settings.min_saturation
-    if saturation.max() > saturation.min():
-        threshold = max(filters.threshold_otsu(saturation), min_saturation)
-    mask = (saturation > threshold) & (value < settings.max_brightness)
+    if background == "dark":
+        mask = value > _otsu(value, settings.min_saturation)
+    else:
+        mask = (saturation > _otsu(saturation, settings.min_saturation)) & (value < settings.max_brightness)
     radius = max(1, round(settings.closing_um / mpp))
     padded = np.pad(mask, radius, mode="reflect")  # so the closing does not eat tissue at the border
     mask = ndimage.binary_closing(padded, morphology.disk(radius))[radius:-radius, radius:-radius]
     mask = ndimage.binary_fill_holes(mask)
     min_pixels = max(1, round(settings.min_object_um2 / mpp**2))
     return morphology.remove_small_objects(mask, max_size=min_pixels)
+
+
+def _otsu(channel: np.ndarray, floor: float) -> float:
+    """Otsu's threshold of a 0-1 channel, never below ``floor`` (a flat channel: ``floor``)."""
+    if channel.max() > channel.min():
+        return max(float(filters.threshold_otsu(channel)), floor)
+    return floor
 
 
 def saturation_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

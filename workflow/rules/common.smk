@@ -18,13 +18,16 @@ from slidesnake.cohorts import (  # noqa: E402
 )
 from slidesnake.codehash import code_version as script_version  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
+from slidesnake.provenance import log_run, run_state  # noqa: E402
 from slidesnake.settings import model_settings  # noqa: E402
 from slidesnake.study import check_sheet, empty_sheet, read_sheet  # noqa: E402
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 sheet = read_sheet(config["slides"]) if config["slides"] else empty_sheet()
+check_sheet(
+    sheet, config, config["slides"] or "slide sheet"
+)  # one line per problem, before validate()
 validate(sheet, "../schemas/slides.schema.yaml")
-check_sheet(sheet, config, config["slides"] or "slide sheet")
 sheet = sheet.set_index("slide_id", drop=False)
 check_cohorts(config, sheet)
 
@@ -64,6 +67,14 @@ def sheet_value(slide, column):
 
 def slide_file(wildcards):
     return sheet.at[wildcards.slide, "path"]
+
+
+def slide_file_size(wildcards):
+    """The slide file's size (None before the demo writes it): with ancient() on the file, a touched or
+    re-copied slide is not read again, a replaced one of another size is (see config/README.md).
+    """
+    path = Path(slide_file(wildcards))
+    return path.stat().st_size if path.is_file() else None
 
 
 def home_of(wildcards):
@@ -114,6 +125,17 @@ def annotation_files(wildcards):
     labels = labels_of(home_of(wildcards))
     path = sheet_value(wildcards.slide, "annotations")
     return [path] if labels and labels["source"] == "annotations" and path else []
+
+
+def all_annotation_files():
+    """Every annotation file the study's labels read (for their checksums in the provenance)."""
+    files = []
+    for slide in SLIDES:
+        labels = labels_of(sheet.at[slide, "dataset"])
+        path = sheet_value(slide, "annotations")
+        if labels and labels["source"] == "annotations" and path:
+            files.append(path)
+    return sorted(set(files))
 
 
 def slide_labels(wildcards):

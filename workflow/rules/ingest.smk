@@ -1,11 +1,13 @@
 # Stages 1-3: slide facts, tissue detection, tiling into Zarr, and the audit table.
-# A slide that cannot be read fails its own jobs with the slide id and file in the log;
-# with --keep-going (profiles/local) the other slides go on.
+# A slide that cannot be used (unreadable, no MPP, no tissue, smaller than a tile) is carried
+# through with empty outputs and its reason (config on_bad_slide: skip), or fails its own jobs
+# (on_bad_slide: fail). Only slide_info reads the slide file's date: the others read its path
+# from info.json, whose content (and checksum) changes only when the slide's content does.
 
 
 rule slide_info:
     input:
-        slide=slide_file,
+        slide=lambda wildcards: ancient(slide_file(wildcards)),
     output:
         info="results/slides/{slide}/info.json",
     log:
@@ -20,6 +22,8 @@ rule slide_info:
         code=code_version("slide_info"),
         sheet_mpp=lambda wildcards: sheet_value(wildcards.slide, "mpp"),
         mpp_override=config["resolution"]["mpp_override"],
+        file_size=slide_file_size,
+        on_bad_slide=config["on_bad_slide"],
     script:
         "../../scripts/slide_info.py"
 
@@ -27,7 +31,6 @@ rule slide_info:
 rule tissue:
     input:
         info="results/slides/{slide}/info.json",
-        slide=slide_file,
     output:
         thumbnail="results/slides/{slide}/thumbnail.png",
         mask="results/slides/{slide}/tissue_mask.png",
@@ -52,7 +55,6 @@ rule tile:
         info="results/slides/{slide}/info.json",
         mask="results/slides/{slide}/tissue_mask.png",
         tissue_qc="results/slides/{slide}/tissue_qc.json",
-        slide=slide_file,
     output:
         store=directory("results/tiles/{slide}.zarr"),
         grid="results/slides/{slide}/tile_grid.tsv",
@@ -72,6 +74,7 @@ rule tile:
         resolution=resolution_of,
         tiling=tiling_of,
         min_tissue_fraction=config["tissue"]["min_tissue_fraction"],
+        on_bad_slide=config["on_bad_slide"],
     script:
         "../../scripts/tile.py"
 

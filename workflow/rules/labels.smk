@@ -27,6 +27,7 @@ rule split_slides:
     input:
         labels=per_slide("results/labels/{slide}.tsv"),
         info=per_slide("results/slides/{slide}/info.json"),
+        tiling=per_slide("results/slides/{slide}/tiling_qc.json"),
     output:
         splits="results/splits/{dataset}.tsv",
         leakage="results/splits/{dataset}.leakage.json",
@@ -81,6 +82,7 @@ rule split_cohort:
     input:
         labels=cohort_label_tables,
         info=per_slide("results/slides/{slide}/info.json"),
+        tiling=per_slide("results/slides/{slide}/tiling_qc.json"),
         model_splits=lambda wildcards: f"results/splits/{model_of(config, wildcards.cohort)}.tsv",
         model_info=lambda wildcards: expand(
             "results/slides/{slide}/info.json",

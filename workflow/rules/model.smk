@@ -15,12 +15,13 @@ rule train:
         "results/benchmarks/train/{dataset}.tsv"
     conda:
         model_env
-    threads: 2
+    threads: config["tf_threads"]
     resources:
         mem_mb=8000,
         runtime=240,
     params:
         code=code_version("train"),
+        tf_threads=config["tf_threads"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
@@ -46,12 +47,13 @@ rule tsne:
         "results/logs/tsne/{dataset}.log",
     conda:
         model_env
-    threads: 2
+    threads: config["tf_threads"]
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         code=code_version("tsne"),
+        tf_threads=config["tf_threads"],
         image_size=image_size,
         seed=config["splits"]["seed"],
     script:

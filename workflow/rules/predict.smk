@@ -39,12 +39,13 @@ rule predict:
         "results/benchmarks/predict/{slide}.tsv"
     conda:
         model_env
-    threads: 2
+    threads: config["tf_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
     params:
         code=code_version("predict"),
+        tf_threads=config["tf_threads"],
         model=lambda wildcards: model_of(config, home_of(wildcards)),
         labels=lambda wildcards: labels_of(home_of(wildcards)),
         classes=model_classes,
@@ -71,12 +72,13 @@ rule predict_external:
         cohort=alternatives(EXTERNAL_COHORTS),
     conda:
         model_env
-    threads: 2
+    threads: config["tf_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
     params:
         code=code_version("predict_external"),
+        tf_threads=config["tf_threads"],
         model=lambda wildcards: model_of(config, wildcards.cohort),
         classes=model_classes,
         positive_class=lambda wildcards: positive_class(config, wildcards.cohort),
@@ -98,12 +100,13 @@ rule predict_patches:
         dataset=alternatives(PATCH_DATASETS),
     conda:
         model_env
-    threads: 2
+    threads: config["tf_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
     params:
         code=code_version("predict_patches"),
+        tf_threads=config["tf_threads"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         image_size=image_size,
     script:

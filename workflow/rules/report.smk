@@ -151,6 +151,8 @@ rule study_pages:
 rule provenance:
     input:
         sheet=[config["slides"]] if config["slides"] else [],
+        info=expand("results/slides/{slide}/info.json", slide=SLIDES),
+        annotations=all_annotation_files(),
     output:
         provenance="results/provenance.json",
     log:
@@ -166,5 +168,7 @@ rule provenance:
         code=code_version("provenance"),
         config=config,
         workflow_dir=workflow.basedir,
+        state=run_state(workflow.basedir),  # a new commit, edit or package: written afresh
+        runs_log="results/logs/runs.tsv",  # not an input: the command line of the run writing it
     script:
         "../../scripts/provenance.py"

@@ -30,7 +30,7 @@ def set_determinism(seed: int) -> None:
 
 
 def set_threads(threads: int) -> None:
-    """Let TensorFlow use ``threads`` threads (the rule's ``threads``) for its ops."""
+    """Let TensorFlow use ``threads`` threads for its ops (config ``tf_threads``: results depend on it)."""
     tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
     tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
 

@@ -6,6 +6,7 @@ stays a manageable size; coordinates are millimetres from the slide's top-left c
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -122,6 +123,26 @@ def heatmap_figure(view: SlideView, grid: np.ndarray, *, positive_class: str, ti
     axes[1].imshow(rgba, extent=view.map_extent(grid.shape), interpolation="nearest")
     shown = plt.cm.ScalarMappable(cmap=colour, norm=plt.Normalize(0, 1))
     fig.colorbar(shown, ax=axes[1], shrink=0.8, label=f"P({positive_class}); clear below {CLEAR_BELOW}")
+    fig.suptitle(title)
+    save(fig, path, dpi=DPI)
+
+
+def excluded_figure(thumbnail: np.ndarray, *, title: str, reason: str, path: str) -> None:
+    """The stand-in heatmap of an excluded slide: its thumbnail (if any) and why it has no map.
+
+    Parameters
+    ----------
+    thumbnail : numpy.ndarray
+        (row, column, 3) uint8 overview (a grey placeholder when the slide could not be read).
+    title, reason : str
+        The slide and why it is excluded.
+    path : str
+        The JPEG to write.
+    """
+    fig, ax = plt.subplots(figsize=(WIDTH_IN / 2, 3.2), dpi=DPI, layout="constrained")
+    ax.imshow(thumbnail)
+    ax.set_axis_off()
+    ax.set_title("\n".join(textwrap.wrap(reason, 60)), fontsize=8)
     fig.suptitle(title)
     save(fig, path, dpi=DPI)
 

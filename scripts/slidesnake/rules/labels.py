@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..annotations import read_annotations, tile_labels
 from ..entries import build_entries
-from ..errors import SlideError, SplitError
+from ..errors import SlideError, SplitError, listing
 from ..io import read_json, read_table, write_json, write_table
 from ..patches import read_patch_dataset
 from ..settings import LabelSettings, PatchSettings, SplitSettings
@@ -63,6 +63,7 @@ def split_slides(
     patients: Sequence[str],
     label_tsvs: Sequence[str],
     info_jsons: Sequence[str],
+    tiling_qc_jsons: Sequence[str],
     splits: Mapping[str, Any],
     positive_class: str,
     out_tsv: str,
@@ -76,7 +77,14 @@ def split_slides(
     or sharing a tile with identical pixels, are identical content and stay on one side.
     """
     settings = SplitSettings.from_config(splits, where="splits")
-    rows, tile_labels_, tile_hashes = _slide_items(slides, label_tsvs, positive_class)
+    excluded = excluded_slides(tiling_qc_jsons)
+    usable = [k for k, slide_id in enumerate(slides) if slide_id not in excluded]
+    if not usable:
+        where = f"dataset {dataset!r}: every slide is excluded (results/slides.tsv says why)"
+        raise SplitError(listing(where, [f"{slide_id}: {reason}" for slide_id, reason in excluded.items()]))
+    rows, tile_labels_, tile_hashes = _slide_items(
+        [slides[k] for k in usable], [label_tsvs[k] for k in usable], positive_class
+    )
     items = pd.DataFrame(rows)
     items["patient_id"] = items["item"].map(dict(zip(slides, patients, strict=True)))
     checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
@@ -84,8 +92,40 @@ def split_slides(
     identical = slides_sharing_tiles(tile_hashes)
     table = make_splits(items, settings=settings, dataset=dataset, identical=identical)
     tiles = pd.concat(tile_labels_, ignore_index=True).merge(table[["item", "split"]], on="item")
+    table = _with_excluded(table, excluded, dict(zip(slides, patients, strict=True)), checksums)
     _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv, identical)
     return table
+
+
+def excluded_slides(tiling_qc_jsons: Sequence[str]) -> dict[str, str]:
+    """The slides whose tiling QC says ``excluded``, with the reason."""
+    qcs = map(read_json, tiling_qc_jsons)
+    return {qc["slide_id"]: qc["reason"] for qc in qcs if qc.get("status") == "excluded"}
+
+
+def _with_excluded(
+    table: pd.DataFrame,
+    excluded: Mapping[str, str],
+    patients: Mapping[str, str],
+    checksums: Mapping[str, str],
+) -> pd.DataFrame:
+    """The split table with the excluded slides added as split ``excluded`` (no group, no fold)."""
+    if not excluded:
+        return table
+    rows = pd.DataFrame(
+        {
+            "item": list(excluded),
+            "label": "(excluded)",
+            "tiles": 0,
+            "patient_id": [patients[slide_id] for slide_id in excluded],
+            "content_hash": [checksums.get(slide_id, "") for slide_id in excluded],
+            "group": -1,
+            "split": "excluded",
+            "fold": -1,
+        }
+    )
+    log.warning("%d slide(s) excluded from the splits: %s", len(excluded), ", ".join(list(excluded)[:20]))
+    return pd.concat([table, rows[table.columns]], ignore_index=True)
 
 
 def _slide_items(
@@ -120,6 +160,7 @@ def split_cohort(
     patients: Sequence[str],
     label_tsvs: Sequence[str],
     info_jsons: Sequence[str],
+    tiling_qc_jsons: Sequence[str],
     model_split_tsv: str,
     model_info_jsons: Sequence[str],
     positive_class: str,
@@ -155,6 +196,12 @@ def split_cohort(
         msg = f"cohort {cohort!r} overlaps the training data of its model: " + "; ".join(problems[:20])
         raise SplitError(msg)
     table = items.assign(group=pd.factorize(items["patient_id"])[0], split="external", fold=-1)
+    excluded = excluded_slides(tiling_qc_jsons)
+    table.loc[table["item"].isin(list(excluded)), ["label", "group", "split"]] = [
+        "(excluded)",
+        -1,
+        "excluded",
+    ]
     write_table(table, out_tsv)
     report = {
         "ok": True,
@@ -164,6 +211,7 @@ def split_cohort(
         "patients": int(items["patient_id"].nunique()),
         "model_patients_compared": int(trained["patient_id"].nunique()),
         "model_slides_compared": len(theirs),
+        "excluded_slides": list(excluded),
     }
     write_json(report, leakage_json)
     log.info(
@@ -222,7 +270,20 @@ def _write_splits(
     balance_tsv: str,
     identical: list[list[str]] | None = None,
 ) -> None:
-    """Check a split table for leakage; write it, the leakage report and the class balance of ``units``."""
+    """Write a split table, its leakage report and the class balance of ``units``."""
+    report = _check_leakage(dataset, table[table["split"] != "excluded"], identical)
+    report["excluded_slides"] = table.loc[table["split"] == "excluded", "item"].tolist()
+    if report["duplicate_items"]:
+        log.warning("%s: identical items kept on one side: %s", dataset, report["duplicate_items"])
+    write_table(table, out_tsv)
+    write_json(report, leakage_json)
+    per_split = table.groupby("split").agg(items=("item", "nunique"), patients=("patient_id", "nunique"))
+    write_table(class_balance(units).merge(per_split, left_on="split", right_index=True), balance_tsv)
+    log.info("%s: patients per split %s", dataset, per_split["patients"].to_dict())
+
+
+def _check_leakage(dataset: str, table: pd.DataFrame, identical: list[list[str]] | None) -> dict:
+    """The leakage report of a split table; leakage is a :class:`SplitError`."""
     report = leakage_report(table, identical)
     report["dataset"] = dataset
     if not report["ok"]:
@@ -231,13 +292,7 @@ def _write_splits(
             f"identical items {report['duplicates_on_several_sides']}"
         )
         raise SplitError(msg)
-    if report["duplicate_items"]:
-        log.warning("%s: identical items kept on one side: %s", dataset, report["duplicate_items"])
-    write_table(table, out_tsv)
-    write_json(report, leakage_json)
-    per_split = table.groupby("split").agg(items=("item", "nunique"), patients=("patient_id", "nunique"))
-    write_table(class_balance(units).merge(per_split, left_on="split", right_index=True), balance_tsv)
-    log.info("%s: patients per split %s", dataset, per_split["patients"].to_dict())
+    return report
 
 
 def entries(

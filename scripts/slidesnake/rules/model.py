@@ -76,9 +76,7 @@ def train(
     keras_model = build_model(settings, tile_size=train_source.size, classes=classes)
     history = train_model(keras_model, train_data, val_data, settings=settings, class_weight=class_weight)
     with atomic_path(model_path) as tmp:
-        keras_file = tmp.with_suffix(".keras")  # Keras insists on the suffix
-        keras_model.save(keras_file)
-        keras_file.rename(tmp)
+        keras_model.save(tmp)  # the temporary name keeps the .keras suffix Keras insists on
     write_table(history, history_tsv)
     write_json(
         {

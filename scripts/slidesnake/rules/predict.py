@@ -32,6 +32,8 @@ def probabilities(
     model_path: str, entries: pd.DataFrame, classes: Sequence[str], image_size: int | None
 ) -> pd.DataFrame:
     """``p_<class>`` columns for every entry, from the saved model."""
+    if entries.empty:  # an excluded slide or one without tissue: nothing to predict
+        return pd.DataFrame({f"p_{c}": pd.Series(dtype=float) for c in classes}, index=entries.index)
     import keras
 
     from ..model.data import pipeline
@@ -68,7 +70,10 @@ def _predicted_tiles(
     tolerance: float,
 ) -> tuple[pd.DataFrame, TileStore]:
     tiles_store = TileStore(store)
-    _check_geometry(tiles_store, read_json(model_json), tolerance)
+    if tiles_store.status == "excluded":
+        log.warning("%s: excluded (%s): no tiles to predict", tiles_store.slide_id, tiles_store.reason)
+    else:
+        _check_geometry(tiles_store, read_json(model_json), tolerance)
     entries = store_entries(store, stride)
     scale = tiles_store.plan.level0_per_target
     tiles = entries[["item", "row", "col", "y", "x", "aligned"]].assign(
@@ -98,10 +103,12 @@ def _scores(
     called = p >= settings.threshold
     scores = {
         "slide_id": tiles_store.slide_id,
+        "status": tiles_store.status,
+        "reason": tiles_store.reason,
         "model": model,
         "positive_class": positive_class,
         "tiles": len(aligned),
-        "score": round(slide_score(p, settings.slide_score), 5),
+        "score": round(slide_score(p, settings.slide_score), 5) if len(p) else None,
         "slide_score": settings.slide_score,
         "threshold": settings.threshold,
         "mean_probability": round(float(p.mean()), 5) if len(p) else None,
@@ -187,7 +194,7 @@ def predict(
     (when its home labels from annotations) are outlined on both panels.
     """
     from ..model.fit import set_threads
-    from ..plots.slides import SlideView, class_map_figure, heatmap_figure
+    from ..plots.slides import SlideView, class_map_figure, excluded_figure, heatmap_figure
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
@@ -224,11 +231,21 @@ def predict(
         outlines=_outlines(annotation_files, labels, positive_class, slide, (info.mpp_x, info.mpp_y)),
     )
     split = _split_of(split_tsv, slide)
-    title = f"{slide} ({split}): score {scores['score']:.2f} ({settings.slide_score} of P({positive_class}))"
-    heatmap_figure(view, positive, positive_class=positive_class, title=title, path=heatmap_jpg)
-    class_map_figure(
-        view, grid, classes=classes, title=f"{slide} ({split}): most probable class", path=classmap_jpg
-    )
+    if tiles_store.status == "excluded":
+        for path in (heatmap_jpg, classmap_jpg):
+            excluded_figure(view.thumbnail, title=f"{slide}: excluded", reason=tiles_store.reason, path=path)
+    else:
+        score = f"score {scores['score']:.2f} ({settings.slide_score} of P({positive_class}))"
+        heatmap_figure(
+            view,
+            positive,
+            positive_class=positive_class,
+            title=f"{slide} ({split}): {score}",
+            path=heatmap_jpg,
+        )
+        class_map_figure(
+            view, grid, classes=classes, title=f"{slide} ({split}): most probable class", path=classmap_jpg
+        )
     mpp = (info.mpp_x, info.mpp_y)
     write_qupath_geojson(
         tiles,
@@ -245,9 +262,9 @@ def predict(
         positive,
         overlay_tif,
         geometry=geometry,
-        width=info.width,
-        height=info.height,
-        mpp=mpp,
+        width=max(1, info.width),  # an unreadable slide: one NaN pixel
+        height=max(1, info.height),
+        mpp=mpp if info.status == "ok" else (plan.tile_mpp, plan.tile_mpp),
         name=f"{slide} P({positive_class})",
     )
 

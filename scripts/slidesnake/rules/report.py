@@ -102,10 +102,25 @@ def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_t
 
 
 def provenance(
-    *, config: Mapping[str, Any], sheet_paths: Sequence[str], workflow_dir: str, out_json: str
+    *,
+    config: Mapping[str, Any],
+    sheet_paths: Sequence[str],
+    info_jsons: Sequence[str],
+    annotation_files: Sequence[str],
+    workflow_dir: str,
+    runs_log: str,
+    out_json: str,
 ) -> None:
-    """Rule ``provenance``: versions, workflow commit, platform, config and sheet checksum of this run."""
-    write_provenance(config=config, sheet_paths=sheet_paths, workflow_dir=workflow_dir, out_json=out_json)
+    """Rule ``provenance``: what this run was made with (:func:`slidesnake.provenance.write_provenance`)."""
+    write_provenance(
+        config=config,
+        sheet_paths=sheet_paths,
+        info_jsons=info_jsons,
+        annotation_files=annotation_files,
+        workflow_dir=workflow_dir,
+        runs_log=runs_log,
+        out_json=out_json,
+    )
 
 
 def dataset_page(
@@ -180,7 +195,23 @@ def study_pages(
     audit = pd.concat([read_table(path, keep_default_na=False) for path in audit_tsvs] or [pd.DataFrame()])
     performance = read_table(performance_tsv)
     warnings = metric_warnings(performance.rename(columns={"evaluated_on": "dataset"}))
-    sections = [heading("Datasets (one model each)"), table(pd.DataFrame(datasets))]
+    sections = []
+    excluded = audit[audit["status"] == "excluded"] if len(audit) else audit
+    if len(excluded):
+        sections += [
+            heading(f"Excluded slides ({len(excluded)} of {len(audit)})"),
+            paragraph(
+                "These slides are carried through with empty outputs and left out of every split, model "
+                "and metric (config on_bad_slide: skip). Fix the file or the setting named, and rerun.",
+                "warning",
+            ),
+            table(
+                excluded.assign(dataset=excluded["slide_id"].map(homes))[
+                    ["slide_id", "dataset", "path", "reason"]
+                ]
+            ),
+        ]
+    sections += [heading("Datasets (one model each)"), table(pd.DataFrame(datasets))]
     if cohorts:
         sections += [
             heading("Cohorts (slides predicted with another dataset's model)"),

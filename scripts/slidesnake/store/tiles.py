@@ -70,6 +70,16 @@ class TileStore:
         return str(self.attrs["slide_id"])
 
     @property
+    def status(self) -> str:
+        """``ok``, or ``excluded`` (no tiles: :attr:`reason` says why)."""
+        return str(self.attrs.get("status", "ok"))
+
+    @property
+    def reason(self) -> str:
+        """Why the slide is excluded; empty when it is not."""
+        return str(self.attrs.get("reason", ""))
+
+    @property
     def tile_size(self) -> int:
         """Tile side in target pixels."""
         return self.plan.tile_size

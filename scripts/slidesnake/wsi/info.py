@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Reader = Literal["tifffile", "openslide"]
+Status = Literal["ok", "excluded"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +40,11 @@ class SlideInfo:
         Checksum of the slide file, for provenance and duplicate detection.
     reader : {'tifffile', 'openslide'}
         The backend that reads its pixels (``tifffile`` is the fast path).
+    status : {'ok', 'excluded'}
+        ``excluded``: the slide cannot be used (``reason`` says why); it is carried through the
+        workflow with empty outputs (config ``on_bad_slide: skip``).
+    reason : str
+        Why it is excluded; empty otherwise.
     """
 
     slide_id: str
@@ -54,6 +61,30 @@ class SlideInfo:
     associated_images: tuple[str, ...]
     sha256: str
     reader: Reader
+    status: Status
+    reason: str
+
+    @classmethod
+    def excluded(cls, slide_id: str, path: str | Path, reason: str, sha256: str = "") -> SlideInfo:
+        """The facts of a slide that cannot be used: none but its file's checksum, and why."""
+        return cls(
+            slide_id=slide_id,
+            path=str(path),
+            vendor="unknown",
+            width=0,
+            height=0,
+            level_dimensions=(),
+            level_downsamples=(),
+            mpp_x=0.0,
+            mpp_y=0.0,
+            mpp_source="none",
+            objective_power=None,
+            associated_images=(),
+            sha256=sha256,
+            reader="openslide",
+            status="excluded",
+            reason=reason,
+        )
 
     def to_dict(self) -> dict:
         """Return the fields as a JSON-ready dict."""

@@ -115,5 +115,7 @@ def read_slide_info(
             associated_images=tuple(sorted(slide.associated_images)),
             sha256=file_sha256(path),
             reader="openslide",
+            status="ok",
+            reason="",
         )
     return dataclasses.replace(info, reader=probe_reader(info))

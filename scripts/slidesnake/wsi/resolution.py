@@ -198,3 +198,31 @@ def plan_tiling(info: SlideInfo, policy: ResolutionPolicy, tile_size: int) -> Ti
         target_width=int(info.width / level0_per_target),
         target_height=int(info.height / level0_per_target),
     )
+
+
+def empty_plan(policy: ResolutionPolicy, tile_size: int) -> TilePlan:
+    """The plan of a slide that could not be read: the target geometry, and no pixels.
+
+    Parameters
+    ----------
+    policy : ResolutionPolicy
+        Target MPP.
+    tile_size : int
+        Tile side in target pixels.
+
+    Returns
+    -------
+    TilePlan
+        Level 0 at scale 1, target size 0 x 0.
+    """
+    return TilePlan(
+        target_mpp=policy.target_mpp,
+        tile_size=tile_size,
+        level=0,
+        level_mpp=policy.target_mpp,
+        scale=1.0,
+        level0_per_target=1.0,
+        tile_mpp=policy.target_mpp,
+        target_width=0,
+        target_height=0,
+    )
