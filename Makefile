@@ -28,10 +28,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## bench: tiling speed and memory on a 40000x32000 real-tissue slide (built once into .bench/),
-## and training throughput through the Zarr input pipeline (see benchmarks/README.md)
+## bench: tiling and prediction speed and memory on a 40000x32000 real-tissue slide (built once into
+## .bench/), snakemake -n on a 10,000-slide study, and training throughput (see benchmarks/README.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tiling.py --out .bench
+	$(BIN)/python benchmarks/predict.py --out .bench
+	$(BIN)/python benchmarks/dag.py --work .bench/dag
 	$(BIN)/python benchmarks/training.py --work .bench
 
 ## lint: ruff (lint and format), snakemake --lint and snakefmt on the workflow

@@ -29,6 +29,7 @@ PROVIDERS = {
     "tifffile": {"tifffile"},
     "imagecodecs": {"imagecodecs"},
     "zarr": {"zarr"},
+    "google_crc32c": {"google-crc32c"},
     "numcodecs": {"numcodecs"},
     "dask": {"dask-core", "dask"},
     "yaml": {"pyyaml"},

@@ -147,3 +147,25 @@ def test_resnet50_caffe_preprocessing_survives_save_and_load(tmp_path):
     loaded = keras.models.load_model(tmp_path / "resnet.keras")
     batch = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(model(batch, training=False), loaded(batch, training=False), rtol=1e-5)
+
+
+def test_whole_slide_prediction_read_shard_by_shard_equals_the_tile_pipeline(tmp_path):
+    """Oracle: the predict stage's shard-window reads give the probabilities the per-tile pipeline gives."""
+    from slidesnake.rules.predict import _store_probabilities
+
+    info = read_slide_info(CMU, "CMU-1")
+    plan = plan_tiling(info, ResolutionPolicy.from_config(defaults("resolution")), 32)
+    block = range(22, 42)  # a square of tiles across the borders of four shards (32 tiles a side)
+    grid = pd.DataFrame([(r, c) for r in block for c in block], columns=["row", "col"])
+    grid["y"], grid["x"] = grid["row"] * 32, grid["col"] * 32
+    grid["x0"], grid["y0"], grid["tissue_fraction"] = grid["x"], grid["y"], 1.0
+    path = tmp_path / "CMU-1.zarr"
+    write_tile_store(
+        info=info, plan=plan, tiles=grid, path=path, codec=make_codec("zstd", jpeg_quality=90), threads=1
+    )
+    entries = store_entries(path, stride=16)  # shifted tiles too, some across shard borders
+    assert TileStore(path).image.shards == (1024, 1024, 3) and (~entries["aligned"]).sum() > 1000
+    model = build_model(SMALL, tile_size=32, classes=["normal", "tumor"])
+    expected = predict_probabilities(model, tiles(path, entries, 64))
+    found = _store_probabilities(model, TileStore(path), entries)
+    np.testing.assert_allclose(found, expected, atol=1e-5)

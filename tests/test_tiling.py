@@ -23,6 +23,7 @@ TISSUE = TissueSettings.from_config(defaults("tissue"))
 
 
 def _chunk_files(store: Path) -> list[Path]:
+    """The shard files of a store's image (each holds up to 32 x 32 tile chunks)."""
     return [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
 
 
@@ -66,13 +67,19 @@ def test_blank_image_has_no_tissue():
     assert not tissue_mask(blank, TISSUE).any()
 
 
-def test_store_layout_chunk_per_tile_and_only_tissue_written(cmu_store):
+def test_store_layout_chunk_per_tile_sharded_and_only_tissue_written(cmu_store):
     info, plan, grid, kept, index, store = cmu_store
     tiles = TileStore(store)
     assert tiles.image.shape == (2967, 2220, 3)
     assert tiles.image.chunks == (224, 224, 3)
+    assert tiles.image.shards == (32 * 224, 32 * 224, 3)
     assert tiles.image.metadata.zarr_format == 3
-    assert len(_chunk_files(store)) == len(kept) == len(index)
+    assert len(_chunk_files(store)) == 1 and len(kept) == len(index)  # one shard file holds them all
+    stored = {(r, c) for r, c in zip(index["row"], index["col"], strict=True)}
+    for row in range(plan.grid_shape[0]):  # every other tile of the grid reads white
+        for col in range(plan.grid_shape[1]):
+            if (row, col) not in stored and (row + col) % 3 == 0:
+                assert (tiles.image[row * 224 : (row + 1) * 224, col * 224 : (col + 1) * 224] == 255).all()
     assert (tiles.tile_size, tiles.attrs["reader"], tiles.attrs["compressor"], tiles.attrs["lossless"]) == (
         224,
         "tifffile",
@@ -100,6 +107,50 @@ def test_store_carries_ngff_multiscales_for_viewers(cmu_store):
         {"type": "scale", "scale": [plan.tile_mpp, plan.tile_mpp, 1.0]}
     ]
     assert [c["color"] for c in ome["omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]
+
+
+@pytest.mark.parametrize("compressor", ["zstd", "jpeg"])
+def test_hand_written_shards_equal_what_zarr_writes_itself(cmu_store, tmp_path, compressor):
+    """Oracle: the same tiles written through Zarr's own API (sharding codec, same codecs) read the same."""
+    info, _, _, _, _, _ = cmu_store
+    plan = _plan(info, tile_size=32)  # small tiles: a 92 x 69 grid, 3 x 3 shards
+    grid = _grid(info, plan)
+    kept = grid[grid["tissue_fraction"] >= 0.5]
+    store = tmp_path / "ours.zarr"
+    index = write_store(info, plan, kept, store, compressor=compressor, threads=2)
+    ours = TileStore(store).image
+    shards = {(r // 32, c // 32) for r, c in zip(index["row"], index["col"], strict=True)}
+    assert len(_chunk_files(store)) == len(shards) > 4
+    codec = make_codec(compressor, jpeg_quality=90)
+    theirs = zarr.create_array(
+        tmp_path / "zarr.zarr",
+        shape=ours.shape,
+        chunks=ours.chunks,
+        shards=ours.shards,
+        dtype="uint8",
+        fill_value=255,
+        serializer=codec.serializer,
+        compressors=codec.compressors,
+    )
+    whole = np.full(ours.shape, 255, np.uint8)
+    with SlideReader(info) as reader:
+        for y, x in zip(index["y"], index["x"], strict=True):
+            whole[y : y + 32, x : x + 32] = reader.read_target(plan, y, x, 32, 32)
+    theirs[:] = whole  # zarr leaves out the chunks that are all fill value, as we do
+    np.testing.assert_array_equal(ours[:], theirs[:])
+    if compressor == "zstd":
+        np.testing.assert_array_equal(ours[:], whole)  # lossless: the pieces are the whole
+    assert ours.nchunks_initialized == theirs.nchunks_initialized
+
+
+def test_store_files_stay_few(cmu_store, tmp_path):
+    info, _, _, _, _, _ = cmu_store
+    plan = _plan(info, tile_size=32)
+    kept = _grid(info, plan).query("tissue_fraction >= 0.5")
+    store = tmp_path / "few.zarr"
+    write_store(info, plan, kept, store)
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert len(kept) > 2000 and len(files) <= 7 + 9  # metadata, the two index arrays, nine shards
 
 
 def test_tile_index_sharpness_is_the_stored_tiles_blur_score(cmu_store):
@@ -180,7 +231,7 @@ def test_every_compressor_reads_back_through_zarr(cmu_store, tmp_path, compresso
     write_store(info, plan, some, store, compressor=compressor)
     stored = TileStore(store).read_tiles(some)
     expected = TileStore(zstd_store).read_tiles(some)
-    assert len(_chunk_files(store)) == len(some)
+    assert len(_chunk_files(store)) == 1
     assert TileStore(store).attrs["compressor"] == compressor
     if TileStore(store).attrs["lossless"]:
         np.testing.assert_array_equal(stored, expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from ..annotations import read_annotations
-from ..entries import pixel_source, read_entries, store_entries
+from ..entries import is_tiles, pixel_source, read_entries, store_entries
 from ..errors import SlideError
 from ..exports.overlay import write_overlay
 from ..exports.qupath import write_qupath_geojson
@@ -40,9 +41,34 @@ def probabilities(
     from ..model.fit import predict_probabilities
 
     model = keras.models.load_model(model_path)
-    data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
-    found = predict_probabilities(model, data)
+    if is_tiles(entries) and entries["source"].nunique() == 1:  # one slide: read it shard by shard
+        found = _store_probabilities(model, TileStore(entries["source"].iloc[0]), entries)
+    else:
+        data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
+        found = predict_probabilities(model, data)
     return pd.DataFrame({f"p_{c}": found[:, k].round(5) for k, c in enumerate(classes)}, index=entries.index)
+
+
+def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) -> np.ndarray:
+    """The model's outputs for tiles of one store, read a shard at a time while the model runs.
+
+    Batches hold :data:`PREDICT_BATCH` tiles of one shard (the last batch of a shard fewer); the
+    next shard is read in a second thread while the model works on this one.
+    """
+    import tensorflow as tf
+
+    infer = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    found = np.zeros((len(entries), model.output_shape[-1]), np.float32)
+    windows = store.windows(entries.reset_index(drop=True))
+    with ThreadPoolExecutor(1) as reader:
+        upcoming = reader.submit(next, windows, None)
+        while (window := upcoming.result()) is not None:
+            upcoming = reader.submit(next, windows, None)
+            positions, tiles = window
+            for start in range(0, len(tiles), PREDICT_BATCH):
+                batch = tf.constant(tiles[start : start + PREDICT_BATCH], tf.float32)
+                found[positions[start : start + PREDICT_BATCH]] = infer(batch).numpy()
+    return found
 
 
 def _check_geometry(tiles: TileStore, model_config: Mapping[str, Any], tolerance: float) -> None:

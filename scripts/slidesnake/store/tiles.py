@@ -1,10 +1,11 @@
 """A slide's tile store, opened read-only: one self-describing Zarr v3 group.
 
 - ``image``: the slide at the target resolution, shape (row, column, 3) uint8,
-  one chunk per tile. Only tissue tiles are written; every other chunk reads as
-  the fill value, white.
-- ``tiles``: the tile index (one entry per written tile), one 1-D array per
-  column of :data:`INDEX_COLUMNS`.
+  one chunk per tile, sharded: one file per 32 x 32 tiles. Only tissue tiles are
+  written; every other chunk reads as the fill value, white.
+- ``tiles``: the tile index (one entry per written tile): a (tile, column) ``int64``
+  array and a ``float32`` one, their column names in the group's attributes
+  (:data:`INDEX_COLUMNS` holds them all).
 - group attributes ``slidesnake`` (slide id, source file and checksum, reader,
   the tiling plan, compressor) and ``ome`` (OME-NGFF 0.5, see :mod:`.ngff`).
 
@@ -13,6 +14,7 @@ Everything a later stage needs (plan, tile size, index) comes from the store.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -31,13 +33,15 @@ FLOAT_COLUMNS = ("tissue_fraction", "sharpness")
 COORDINATES = "row/col: tile grid; y/x: target pixels; x0/y0: level-0 pixels"
 
 
+INT_COLUMNS = tuple(c for c in INDEX_COLUMNS if c not in FLOAT_COLUMNS)
+
+
 def write_index(group: zarr.Group, index: pd.DataFrame) -> None:
-    """Store a tile index as the ``tiles`` subgroup, one 1-D array per column."""
-    tiles = group.create_group(INDEX)
-    for column in INDEX_COLUMNS:
-        values = index[column].to_numpy()
-        dtype = "float32" if column in FLOAT_COLUMNS else "int64"
-        tiles.create_array(column, data=values.astype(dtype), chunks=(max(1, len(values)),))
+    """Store a tile index as the ``tiles`` subgroup: a 2-D array per dtype, column names as attributes."""
+    tiles = group.create_group(INDEX, attributes={"int64": list(INT_COLUMNS), "float32": list(FLOAT_COLUMNS)})
+    for dtype, columns in (("int64", INT_COLUMNS), ("float32", FLOAT_COLUMNS)):
+        values = index[list(columns)].to_numpy(dtype).reshape(len(index), len(columns))
+        tiles.create_array(dtype, data=values, chunks=(max(1, len(index)), len(columns)))
 
 
 class TileStore:
@@ -93,7 +97,8 @@ class TileStore:
     def index(self) -> pd.DataFrame:
         """The tile index: one row per written tile, columns :data:`INDEX_COLUMNS`."""
         tiles = self._group[INDEX]
-        return pd.DataFrame({column: tiles[column][:] for column in INDEX_COLUMNS})
+        parts = [pd.DataFrame(tiles[dtype][:], columns=tiles.attrs[dtype]) for dtype in ("int64", "float32")]
+        return pd.concat(parts, axis=1)[list(INDEX_COLUMNS)]
 
     def read_tile(self, y: int, x: int) -> np.ndarray:
         """The tile whose top-left corner is (``y``, ``x``) in target pixels, (row, column, 3) uint8."""
@@ -107,6 +112,36 @@ class TileStore:
         for i, (y, x) in enumerate(zip(index["y"], index["x"], strict=True)):
             out[i] = self.read_tile(int(y), int(x))
         return out
+
+    def windows(self, corners: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Read tiles a shard at a time: one Zarr read per shard (and a tile's margin), not one per tile.
+
+        Parameters
+        ----------
+        corners : pandas.DataFrame
+            Top-left corners ``y``, ``x`` in target pixels (aligned with the grid or shifted, e.g. by a
+            prediction stride), inside the image.
+
+        Yields
+        ------
+        tuple of numpy.ndarray
+            The positions (in ``corners``) of one shard's tiles and those tiles, (tile, row, column, 3)
+            uint8, shard by shard in row-major order.
+        """
+        size = self.tile_size
+        span = self.image.shards[0] if self.image.shards else size
+        ys, xs = corners["y"].to_numpy(int), corners["x"].to_numpy(int)
+        keys = pd.DataFrame({"r": ys // span, "c": xs // span})
+        for (r, c), positions in keys.groupby(["r", "c"], sort=True).indices.items():
+            y0, x0 = r * span, c * span
+            region = self.image[y0 : y0 + span + size, x0 : x0 + span + size]
+            tiles = np.stack(
+                [
+                    region[y - y0 : y - y0 + size, x - x0 : x - x0 + size]
+                    for y, x in zip(ys[positions], xs[positions], strict=True)
+                ]
+            )
+            yield positions, tiles
 
     def disk_bytes(self) -> int:
         """Bytes of every file of the store."""

@@ -1,12 +1,16 @@
 """Write a slide's tissue tiles into a new tile store, with Dask, in bounded memory.
 
-Speed: the tiles are processed in blocks of neighbouring tiles, one Dask task
-per block, so a block's source tiles are decoded once (see
-:meth:`slidesnake.wsi.SlideReader.read_level`). Each chunk is encoded in the
-worker thread, by a codec library that releases the GIL, into exactly the bytes
-the array's Zarr codecs decode, and written straight to its chunk file: Zarr's
-own per-chunk asynchronous write path costs about 1 ms a chunk, more than
-decoding the tile.
+Files: the ``image`` array is sharded (Zarr v3's sharding codec): one file holds a square of
+:data:`SHARD_TILES` x :data:`SHARD_TILES` tile chunks, so a gigapixel slide is a few dozen
+files rather than one per tile; only tissue chunks are in a shard (the others read as white).
+
+Speed: one Dask task per shard. Within it, tiles are processed in blocks of neighbouring tiles
+so a block's source tiles are decoded once (see :meth:`slidesnake.wsi.SlideReader.read_level`).
+Each chunk is encoded in the worker thread, by a codec library that releases the GIL, into exactly
+the bytes the array's inner codecs decode, and appended to the shard file; the shard's index
+(offset and length of each chunk, with its CRC32C, as the sharding codec's default
+``index_codecs`` describe) is written at its end. Zarr's own write path costs about 1 ms a
+chunk, more than decoding the tile. Reading is plain Zarr.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dask
+import google_crc32c
 import numpy as np
 import pandas as pd
 import zarr
@@ -36,38 +41,46 @@ log = logging.getLogger(__name__)
 #: index columns computed while tiling (the others come with the tile list)
 MEASURED = ("sharpness", "content_hash")
 
-#: A block of tiles (one Dask task) reads about this many level pixels a side.
+#: A block of tiles (decoded together) reads about this many level pixels a side.
 BLOCK_LEVEL_PX = 2048
+#: Tile chunks per shard side: 32 x 32 tiles a file (measured in benchmarks/README.md).
+SHARD_TILES = 32
+#: The shard index's marker of a chunk that is not stored (the sharding codec's).
+MISSING = np.iinfo(np.uint64).max
 
 
-class _ChunkWriter:
-    """Encodes tiles and writes them as chunk files of the store's ``image`` array (a local store)."""
+class _ShardWriter:
+    """Appends encoded tile chunks to one shard file and ends it with the shard index."""
 
-    def __init__(self, store: Path, array: zarr.Array, codec: Codec) -> None:
-        self._folder = store / IMAGE
-        self._key = array.metadata.encode_chunk_key
-        self._encode = codec.encode
-        self._made: set[str] = set()
+    def __init__(self, path: str, chunks_per_shard: int) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._index = np.full((chunks_per_shard, chunks_per_shard, 1, 2), MISSING, dtype="<u8")
+        self._offset = 0
 
-    def write(self, row: int, col: int, tile: np.ndarray) -> None:
-        path = os.path.join(self._folder, self._key((row, col, 0)))
-        folder = os.path.dirname(path)  # one folder per chunk: image/c/<row>/<col>/
-        parent = os.path.dirname(folder)
-        if parent not in self._made:
-            os.makedirs(parent, exist_ok=True)
-            self._made.add(parent)
-        os.mkdir(folder)
-        data = self._encode(tile)
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    def append(self, inner_row: int, inner_col: int, data: bytes) -> None:
+        write_all(self._handle, data)
+        self._index[inner_row, inner_col, 0] = (self._offset, len(data))
+        self._offset += len(data)
+
+    def close(self) -> None:
+        """Write the index (little-endian uint64 pairs, then their CRC32C) and close the file."""
         try:
-            write_all(handle, data)
+            index = self._index.tobytes()
+            write_all(self._handle, index + np.uint32(google_crc32c.value(index)).astype("<u4").tobytes())
         finally:
-            os.close(handle)
+            os.close(self._handle)
 
 
-def _blocks(tiles: pd.DataFrame, per_side: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Group tiles into square blocks of ``per_side`` grid tiles: (rows, cols) per block."""
+def _shards(tiles: pd.DataFrame) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+    """Group tiles by the shard holding them: ((shard row, shard col), rows, cols) per shard."""
     rows, cols = tiles["row"].to_numpy(int), tiles["col"].to_numpy(int)
+    keys = pd.DataFrame({"r": rows // SHARD_TILES, "c": cols // SHARD_TILES})
+    return [(key, rows[i], cols[i]) for key, i in keys.groupby(["r", "c"], sort=True).indices.items()]
+
+
+def _blocks(rows: np.ndarray, cols: np.ndarray, per_side: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Group tiles into square blocks of ``per_side`` grid tiles: (rows, cols) per block."""
     keys = pd.DataFrame({"r": rows // per_side, "c": cols // per_side})
     return [(rows[i], cols[i]) for i in keys.groupby(["r", "c"], sort=True).indices.values()]
 
@@ -79,6 +92,7 @@ def _create_store(folder: Path, plan: TilePlan, codec: Codec) -> tuple[zarr.Grou
         IMAGE,
         shape=(plan.target_height, plan.target_width, 3),
         chunks=(plan.tile_size, plan.tile_size, 3),
+        shards=(SHARD_TILES * plan.tile_size, SHARD_TILES * plan.tile_size, 3),
         dtype="uint8",
         fill_value=255,
         serializer=codec.serializer,
@@ -158,27 +172,36 @@ def write_tile_store(
     size = plan.tile_size
     index = tiles.loc[:, [c for c in INDEX_COLUMNS if c not in MEASURED]].reset_index(drop=True).copy()
     per_side = max(1, BLOCK_LEVEL_PX // math.ceil(size * plan.scale))
-    blocks = _blocks(index, per_side)
+    shards = _shards(index)
     with SlideReader(info) as reader, atomic_path(path) as tmp:
         group, array = _create_store(tmp, plan, codec)
-        writer = _ChunkWriter(tmp, array, codec)
-
+        folder, shard_key, encode = tmp / IMAGE, array.metadata.encode_chunk_key, codec.encode
         cancelled = threading.Event()
 
-        def tile_block(rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int, float, int]]:
-            cache: dict = {}  # the block's decoded source tiles, shared by its target tiles
-            block = np.empty((len(rows), size, size, 3), np.uint8)
-            hashes = []
-            for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-                if cancelled.is_set():
-                    msg = "tiling cancelled"
-                    raise RuntimeError(msg)
-                block[i] = reader.read_target(plan, row * size, col * size, size, size, cache)
-                writer.write(row, col, block[i])
-                hashes.append(pixel_hash(block[i]))
-            return list(zip(rows.tolist(), cols.tolist(), sharpness(block).tolist(), hashes, strict=True))
+        def tile_shard(shard: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> list[tuple]:
+            writer = _ShardWriter(os.path.join(folder, shard_key((*shard, 0))), SHARD_TILES)
+            measured = []
+            try:
+                for block_rows, block_cols in _blocks(rows, cols, per_side):
+                    cache: dict = {}  # the block's decoded source tiles, shared by its target tiles
+                    block = np.empty((len(block_rows), size, size, 3), np.uint8)
+                    hashes = []
+                    for i, (row, col) in enumerate(
+                        zip(block_rows.tolist(), block_cols.tolist(), strict=True)
+                    ):
+                        if cancelled.is_set():
+                            msg = "tiling cancelled"
+                            raise RuntimeError(msg)
+                        block[i] = reader.read_target(plan, row * size, col * size, size, size, cache)
+                        writer.append(row % SHARD_TILES, col % SHARD_TILES, encode(block[i]))
+                        hashes.append(pixel_hash(block[i]))
+                    scores = sharpness(block).tolist()
+                    measured += zip(block_rows.tolist(), block_cols.tolist(), scores, hashes, strict=True)
+            finally:
+                writer.close()
+            return measured
 
-        tasks = [dask.delayed(tile_block, pure=False)(rows, cols) for rows, cols in blocks]
+        tasks = [dask.delayed(tile_shard, pure=False)(shard, rows, cols) for shard, rows, cols in shards]
         parts = _compute(tasks, threads, cancelled)
         measured = {(row, col): (score, digest) for part in parts for row, col, score, digest in part}
         keys = list(zip(index["row"].tolist(), index["col"].tolist(), strict=True))
@@ -187,12 +210,12 @@ def write_tile_store(
         write_index(group, index)
         group.attrs.update(_store_attributes(info, plan, reader.reader, codec, reason=""))
     log.info(
-        "%s: wrote %d tiles of %d px (%s, %d blocks) to %s",
+        "%s: wrote %d tiles of %d px (%s) in %d shard file(s) to %s",
         info.slide_id,
         len(index),
         size,
         codec.name,
-        len(blocks),
+        len(shards),
         path,
     )
     return index

@@ -1,0 +1,166 @@
+"""Prediction benchmark: the ``predict`` stage on the bench slide's store against the model's forward pass.
+
+On the tile store of the tiling benchmark's slide (built once into ``.bench/``, tiled with the
+default config), with the default model (``small_cnn``, random weights: speed does not depend
+on the weights) saved as the workflow saves it, it times on the same cores:
+
+(a) the forward pass alone: the same model on the same tiles, already in memory, in batches of the
+    stage's batch size, through the same compiled function;
+(b) the workflow's ``predict`` rule function: read the tiles from Zarr, run the model, stitch the
+    map, write the map store, heatmaps, QuPath GeoJSON and OME-TIFF overlay; in a child process
+    that reports its peak RSS.
+
+The last line has a fixed form that other tools parse::
+
+    bench predict: predict_vs_forward=<tiles/s of (b) / tiles/s of (a)> tiles_per_s=<(b)> rss_gb=<(b)>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, default_config
+from tiling import child_tiling, ensure_slide
+
+CLASSES = ["normal", "tumor"]
+
+
+def prepare(slide: Path, work: Path, threads: int) -> None:
+    """Tile the slide (the tiling benchmark's (b)) and save an untrained default model for its tiles."""
+    from slidesnake.io import write_json
+    from slidesnake.model.build import build_model
+    from slidesnake.settings import model_settings
+
+    config = default_config()
+    child_tiling(slide, work, threads)
+    settings = model_settings(config, sorted(config["datasets"])[0])
+    tile = config["tiling"]["tile_size"]
+    build_model(settings, tile_size=tile, classes=CLASSES).save(work / "model.keras")
+    geometry = {"tile_size": tile, "mpp": config["resolution"]["target_mpp"]}
+    write_json({"dataset": "bench", "classes": CLASSES, "geometry": geometry}, work / "model.json")
+    (work / "splits.tsv").write_text("item\tsplit\nbench\ttest\n")
+
+
+def child_forward(work: Path, threads: int) -> dict:
+    """Time (a): the forward pass over the store's tiles held in memory."""
+    import keras
+    import tensorflow as tf
+
+    from slidesnake.model.fit import predict_probabilities, set_threads
+    from slidesnake.rules.predict import PREDICT_BATCH
+    from slidesnake.store import TileStore
+
+    set_threads(threads)
+    store = TileStore(work / "bench.zarr")
+    tiles = store.read_tiles(store.index)
+    model = keras.models.load_model(work / "model.keras")
+    data = tf.data.Dataset.from_tensor_slices(tiles).batch(PREDICT_BATCH).cache()
+    predict_probabilities(model, data.take(2))  # compile first, as (b) does on its first batch
+    start = time.perf_counter()
+    predict_probabilities(model, data)
+    return {"seconds": time.perf_counter() - start, "tiles": len(tiles)}
+
+
+def child_predict(work: Path, threads: int) -> dict:
+    """Time (b): the workflow's predict stage, with the default prediction settings."""
+    import keras  # noqa: F401  (imported before the clock starts, as in (a): a job pays it once)
+
+    from slidesnake.rules.predict import predict
+
+    config = default_config()
+    out = work / "out"
+    out.mkdir()
+    start = time.perf_counter()
+    predict(
+        model_path=str(work / "model.keras"),
+        model_json=str(work / "model.json"),
+        store=str(work / "bench.zarr"),
+        info_json=str(work / "info.json"),
+        thumbnail_png=str(work / "thumbnail.png"),
+        label_tsvs=[],
+        annotation_files=[],
+        split_tsv=str(work / "splits.tsv"),
+        labels=None,
+        model="bench",
+        classes=CLASSES,
+        positive_class="tumor",
+        prediction=config["prediction"],
+        tolerance=config["resolution"]["tolerance"],
+        tiles_tsv=str(out / "tiles.tsv"),
+        scores_json=str(out / "scores.json"),
+        map_store=str(out / "map.zarr"),
+        heatmap_jpg=str(out / "heatmap.jpg"),
+        classmap_jpg=str(out / "classmap.jpg"),
+        qupath_geojson=str(out / "bench.geojson"),
+        overlay_tif=str(out / "overlay.ome.tif"),
+        threads=threads,
+    )
+    seconds = time.perf_counter() - start
+    tiles = json.loads((out / "scores.json").read_text())["tiles"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    return {"seconds": seconds, "tiles": tiles, "peak_rss_gb": peak}
+
+
+def _run_child(mode: str, work: Path, threads: int, slide: Path | None = None) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--work", str(work)]
+    command += ["--threads", str(threads)] + (["--slide", str(slide)] if slide else [])
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench child {mode} failed:\n{done.stderr[-4000:]}")
+    lines = done.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: tile the bench slide, time (a) and (b), print the figures."""
+    parser = argparse.ArgumentParser(prog="benchmarks/predict.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / ".bench", help="cache and work folder")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--child", choices=["prepare", "forward", "predict"], help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--slide", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child == "prepare":
+        prepare(args.slide, args.work, args.threads)
+        return
+    if args.child:
+        run = child_forward if args.child == "forward" else child_predict
+        print(json.dumps(run(args.work, args.threads)))
+        return
+    slide = ensure_slide(args.out)
+    work = args.out / "predict"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    _run_child("prepare", work, args.threads, slide)
+    one, five, _ = os.getloadavg()
+    load = f"load average {one:.2f} (1 min) {five:.2f} (5 min)"
+    print(f"bench predict on {slide.name}, {args.threads} threads, {load}")
+    forward = min((_run_child("forward", work, args.threads) for _ in range(2)), key=lambda r: r["seconds"])
+    a_rate = forward["tiles"] / forward["seconds"]
+    seconds = forward["seconds"]
+    print(f"(a) forward pass on {forward['tiles']} tiles in memory: {seconds:.2f} s ({a_rate:.0f} tiles/s)")
+    b = _run_child("predict", work, args.threads)
+    b_rate = b["tiles"] / b["seconds"]
+    print(
+        f"(b) predict stage (Zarr -> model -> map, heatmaps, GeoJSON, OME-TIFF): {b['seconds']:.2f} s "
+        f"({b_rate:.0f} tiles/s), peak RSS {b['peak_rss_gb']:.2f} GB (targets: (b)/(a) >= 0.8, < 2 GB)"
+    )
+    print(
+        f"bench predict: predict_vs_forward={b_rate / a_rate:.2f} tiles_per_s={b_rate:.0f} "
+        f"rss_gb={b['peak_rss_gb']:.2f}",
+        flush=True,
+    )
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
