@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,26 +66,19 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         _flush(tmp)
         _remove(final)
         os.replace(tmp, final)
-        _flush_folder(final.parent)
+        _fsync(final.parent)
     finally:
         _remove(tmp)
 
 
 def _flush(path: Path) -> None:
     """fsync a file, or a folder's Zarr metadata files and the folder itself."""
-    files = [path] if path.is_file() else [p for p in path.rglob("zarr.json")] if path.is_dir() else []
-    for file in files:
-        handle = os.open(file, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-    if path.is_dir():
-        _flush_folder(path)
+    for item in [path] if path.is_file() else [*path.rglob("zarr.json"), path]:
+        _fsync(item)
 
 
-def _flush_folder(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
     try:
         os.fsync(handle)
     finally:
@@ -94,17 +86,10 @@ def _flush_folder(folder: Path) -> None:
 
 
 def _remove(path: Path) -> None:
-    """Remove a file or folder; a folder another thread still writes into is retried until it is gone."""
-    for _ in range(20):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.exists() or path.is_symlink():
-            path.unlink(missing_ok=True)
-        if not (path.exists() or path.is_symlink()):
-            return
-        time.sleep(0.05)
-    msg = f"cannot remove {path}"
-    raise OSError(msg)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def write_all(handle: int, data: bytes) -> None:

@@ -120,22 +120,22 @@ def model_dir(wildcards):
     return f"results/models/{model_of(config, name_of(wildcards))}"
 
 
+def annotation_file(slide):
+    """The slide's annotation file, when its home labels from annotations (else None)."""
+    labels = labels_of(sheet.at[slide, "dataset"])
+    path = sheet_value(slide, "annotations")
+    return path if labels and labels["source"] == "annotations" and path else None
+
+
 def annotation_files(wildcards):
-    """The slide's annotation file, when its home labels from annotations."""
-    labels = labels_of(home_of(wildcards))
-    path = sheet_value(wildcards.slide, "annotations")
-    return [path] if labels and labels["source"] == "annotations" and path else []
+    """Input function: the slide's annotation file, when its home labels from annotations."""
+    path = annotation_file(wildcards.slide)
+    return [path] if path else []
 
 
 def all_annotation_files():
     """Every annotation file the study's labels read (for their checksums in the provenance)."""
-    files = []
-    for slide in SLIDES:
-        labels = labels_of(sheet.at[slide, "dataset"])
-        path = sheet_value(slide, "annotations")
-        if labels and labels["source"] == "annotations" and path:
-            files.append(path)
-    return sorted(set(files))
+    return sorted({path for slide in SLIDES if (path := annotation_file(slide))})
 
 
 def slide_labels(wildcards):

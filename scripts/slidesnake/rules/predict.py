@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -57,17 +57,24 @@ def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) ->
     """
     import tensorflow as tf
 
-    infer = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
-    found = np.zeros((len(entries), model.output_shape[-1]), np.float32)
-    windows = store.windows(entries.reset_index(drop=True))
-    with ThreadPoolExecutor(1) as reader:
-        upcoming = reader.submit(next, windows, None)
-        while (window := upcoming.result()) is not None:
+    from ..model.fit import predict_probabilities
+
+    order = []  # the entries' positions, batch by batch
+
+    def batches() -> Iterator[tf.Tensor]:
+        windows = store.windows(entries.reset_index(drop=True))
+        with ThreadPoolExecutor(1) as reader:
             upcoming = reader.submit(next, windows, None)
-            positions, tiles = window
-            for start in range(0, len(tiles), PREDICT_BATCH):
-                batch = tf.constant(tiles[start : start + PREDICT_BATCH], tf.float32)
-                found[positions[start : start + PREDICT_BATCH]] = infer(batch).numpy()
+            while (window := upcoming.result()) is not None:
+                upcoming = reader.submit(next, windows, None)
+                positions, tiles = window
+                for start in range(0, len(tiles), PREDICT_BATCH):
+                    order.append(positions[start : start + PREDICT_BATCH])
+                    yield tf.constant(tiles[start : start + PREDICT_BATCH], tf.float32)
+
+    outputs = predict_probabilities(model, batches())
+    found = np.empty_like(outputs)
+    found[np.concatenate(order)] = outputs
     return found
 
 

@@ -131,10 +131,9 @@ def _compute(tasks: list, threads: int, cancelled: threading.Event) -> tuple:
         return dask.compute(*tasks, scheduler="threads", pool=pool)
     except BaseException:
         cancelled.set()
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_tile_store(
