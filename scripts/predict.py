@@ -13,7 +13,6 @@ run(
     thumbnail_png=snakemake.input.thumbnail,
     label_tsvs=snakemake.input.labels,
     annotation_files=snakemake.input.annotations,
-    split_tsv=snakemake.input.splits,
     labels=snakemake.params.labels,
     model=snakemake.params.model,
     classes=snakemake.params.classes,

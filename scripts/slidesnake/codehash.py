@@ -9,6 +9,7 @@ editing ``slidesnake/store/writer.py`` reruns ``tile`` (and what depends on its 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import sys
 from pathlib import Path
@@ -58,26 +59,39 @@ def reached(script: str | Path) -> tuple[set[Path], set[str]]:
         if path in seen:
             continue
         seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:  # relative: a slidesnake module
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                todo.extend(_library_files(base, node.module, node.names))
-                continue
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                top, *rest = name.split(".")
-                if top == "slidesnake":
-                    todo.extend(_library_files(LIBRARY, ".".join(rest) or None, getattr(node, "names", [])))
-                elif top not in sys.stdlib_module_names and top != "snakemake":
-                    found.add(top)
+        files, names = _imports(path)
+        todo.extend(files)
+        found |= names
     return seen, found
+
+
+@functools.cache
+def _imports(path: Path) -> tuple[tuple[Path, ...], frozenset[str]]:
+    """The library files one Python file imports, and the third-party modules (parsed once per file:
+    every rule's code version walks the same modules).
+    """
+    files: list[Path] = []
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:  # relative: a slidesnake module
+            base = path.parent
+            for _ in range(node.level - 1):
+                base = base.parent
+            files.extend(_library_files(base, node.module, node.names))
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            top, *rest = name.split(".")
+            if top == "slidesnake":
+                files.extend(_library_files(LIBRARY, ".".join(rest) or None, getattr(node, "names", [])))
+            elif top not in sys.stdlib_module_names and top != "snakemake":
+                found.add(top)
+    return tuple(files), frozenset(found)
 
 
 def code_version(script: str | Path) -> str:

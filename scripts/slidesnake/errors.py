@@ -64,3 +64,7 @@ def listing(where: str, problems: list[str], cap: int = 20) -> str:
     if len(problems) > cap:
         shown.append(f"... and {len(problems) - cap} more problem(s)")
     return f"{where}:\n  - " + "\n  - ".join(shown)
+
+
+class ClusterError(SlidesnakeError):
+    """A cluster the workflow cannot run on as configured (e.g. SLURM without accounting and sacct)."""

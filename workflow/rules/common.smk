@@ -16,11 +16,18 @@ from slidesnake.cohorts import (  # noqa: E402
     model_of,
     positive_class,
 )
+from slidesnake.cluster import check_cluster, gpus_of  # noqa: E402
 from slidesnake.codehash import code_version as script_version  # noqa: E402
+from slidesnake.errors import ClusterError  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
 from slidesnake.provenance import log_run, run_state  # noqa: E402
 from slidesnake.settings import model_settings  # noqa: E402
-from slidesnake.study import check_sheet, empty_sheet, read_sheet  # noqa: E402
+from slidesnake.study import (
+    SLIDE_ID,
+    check_sheet,
+    empty_sheet,
+    read_sheet,
+)  # noqa: E402
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 sheet = read_sheet(config["slides"]) if config["slides"] else empty_sheet()
@@ -163,6 +170,23 @@ def model_env(wildcards):
     """The conda env file of the model's dataset (used with --sdm conda)."""
     env = config["datasets"][model_of(config, name_of(wildcards))]["env"]
     return f"../../envs/{env}.yaml"
+
+
+def cluster_check():
+    """At the start of a run: a SLURM run whose job states cannot be read stops here, in one line."""
+    plugin = workflow.executor_plugin
+    try:
+        check_cluster(
+            executor=plugin.name if plugin else None,
+            status_command=getattr(workflow.executor_settings, "status_command", None),
+        )
+    except ClusterError as error:
+        raise SystemExit(f"Error: {error}") from None  # one line, no traceback
+
+
+def model_gpus(wildcards):
+    """GPUs the job asks the cluster for: the model dataset's ``gpus`` when its env is a GPU env."""
+    return gpus_of(config["datasets"][model_of(config, name_of(wildcards))])
 
 
 def image_size(wildcards):

@@ -1,10 +1,11 @@
 # Stage 6: one model per dataset (in the dataset's own conda env), and a t-SNE of its features.
+# train and tsne take the entries table only (it depends on every tile store): a rule that every
+# slide's predict job waits on must have few inputs, or planning the DAG grows with slides squared.
 
 
 rule train:
     input:
         entries="results/entries/{dataset}.tsv",
-        stores=per_slide("results/tiles/{slide}.zarr"),
     output:
         model="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
@@ -19,6 +20,7 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=model_gpus,
     params:
         code=code_version("train"),
         tf_threads=config["tf_threads"],
@@ -33,7 +35,6 @@ rule train:
 rule tsne:
     input:
         entries="results/entries/{dataset}.tsv",
-        stores=per_slide("results/tiles/{slide}.zarr"),
         model="results/models/{dataset}/model.keras",
     output:
         tsne=report(
@@ -51,6 +52,7 @@ rule tsne:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=model_gpus,
     params:
         code=code_version("tsne"),
         tf_threads=config["tf_threads"],

@@ -11,7 +11,6 @@ rule predict:
         thumbnail="results/slides/{slide}/thumbnail.png",
         labels=slide_labels,
         annotations=annotation_files,
-        splits=lambda wildcards: f"results/splits/{home_of(wildcards)}.tsv",
         checked=leakage_check,
     output:
         tiles="results/predictions/{slide}.tsv",
@@ -43,6 +42,7 @@ rule predict:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=model_gpus,
     params:
         code=code_version("predict"),
         tf_threads=config["tf_threads"],
@@ -76,6 +76,7 @@ rule predict_external:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=model_gpus,
     params:
         code=code_version("predict_external"),
         tf_threads=config["tf_threads"],
@@ -104,6 +105,7 @@ rule predict_patches:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=model_gpus,
     params:
         code=code_version("predict_patches"),
         tf_threads=config["tf_threads"],

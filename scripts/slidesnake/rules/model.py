@@ -6,7 +6,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..entries import pixel_source, read_entries
+import pandas as pd
+
+from ..entries import is_tiles, pixel_source, read_entries
 from ..errors import ModelError
 from ..io import atomic_path, write_json, write_table
 from ..settings import ModelSettings
@@ -87,11 +89,21 @@ def train(
             "model": settings.to_dict(),
             "train_items": len(train_entries),
             "val_items": len(val_entries),
+            "slide_splits": _slide_splits(entries),
             "class_weight": class_weight,
             "tensorflow": tf.__version__,
         },
         config_json,
     )
+
+
+def _slide_splits(entries: pd.DataFrame) -> dict[str, str]:
+    """The split of each slide the model was trained, validated or tested on (none for images):
+    predict reads a slide's split here, so its jobs do not wait on the dataset's whole split table.
+    """
+    if not is_tiles(entries):
+        return {}
+    return entries.groupby("item")["split"].first().astype(str).to_dict()
 
 
 def tsne(

@@ -190,10 +190,9 @@ def _outlines(
     return tuple(rings)
 
 
-def _split_of(split_tsv: str, slide_id: str) -> str:
-    """The split a slide is in (``external`` for cohorts)."""
-    splits = read_table(split_tsv, keep_default_na=False).set_index("item")
-    return str(splits.at[slide_id, "split"]) if slide_id in splits.index else "not split"
+def _split_of(model_json: str, slide_id: str) -> str:
+    """The split a slide was in when its model was trained (``external``: a slide it never saw)."""
+    return str(read_json(model_json).get("slide_splits", {}).get(slide_id, "external"))
 
 
 def predict(
@@ -205,7 +204,6 @@ def predict(
     thumbnail_png: str,
     label_tsvs: Sequence[str],
     annotation_files: Sequence[str],
-    split_tsv: str,
     labels: Mapping[str, Any] | None,
     model: str,
     classes: Sequence[str],
@@ -263,7 +261,7 @@ def predict(
         map_pixel_um=geometry.cell_um,
         outlines=_outlines(annotation_files, labels, positive_class, slide, (info.mpp_x, info.mpp_y)),
     )
-    split = _split_of(split_tsv, slide)
+    split = _split_of(model_json, slide)
     if tiles_store.status == "excluded":
         for path in (heatmap_jpg, classmap_jpg):
             excluded_figure(view.thumbnail, title=f"{slide}: excluded", reason=tiles_store.reason, path=path)
