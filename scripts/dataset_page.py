@@ -14,5 +14,6 @@ run(
     confusion_tsv=snakemake.input.confusion,
     split_tsv=snakemake.input.splits,
     leakage_json=snakemake.input.leakage,
+    crossval_tsvs=snakemake.input.crossval,
     out_html=snakemake.output.page,
 )

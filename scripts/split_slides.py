@@ -9,6 +9,7 @@ run(
     dataset=snakemake.wildcards.dataset,
     slides=snakemake.params.slides,
     patients=snakemake.params.patients,
+    sites=snakemake.params.sites,
     label_tsvs=snakemake.input.labels,
     info_jsons=snakemake.input.info,
     tiling_qc_jsons=snakemake.input.tiling,

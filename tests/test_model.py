@@ -5,9 +5,9 @@ import pytest
 from conftest import CMU, defaults
 from slidesnake.entries import pixel_source, store_entries
 from slidesnake.errors import ModelError
-from slidesnake.model.build import build_backbone, build_model
+from slidesnake.model.build import build_backbone, build_model, ensemble_model
 from slidesnake.model.data import pipeline
-from slidesnake.model.fit import predict_probabilities, set_determinism, train_model
+from slidesnake.model.fit import feature_model, predict_probabilities, set_determinism, train_model
 from slidesnake.settings import AugmentSettings, ModelSettings, ResolutionPolicy
 from slidesnake.store import TileStore, make_codec, write_tile_store
 from slidesnake.wsi import plan_tiling, read_slide_info
@@ -47,6 +47,25 @@ def test_model_outputs_class_probabilities():
     probabilities = model.predict(np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3)), verbose=0)
     assert probabilities.shape == (3, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_an_ensemble_saved_and_loaded_is_the_mean_of_its_fold_models(tmp_path):
+    import keras
+
+    members = []
+    for seed in range(3):
+        keras.utils.set_random_seed(seed)
+        members.append(build_model(SMALL, tile_size=64, classes=["normal", "tumor"]))
+    ensemble_model(members, name="ensemble").save(tmp_path / "ensemble.keras")
+    loaded = keras.models.load_model(tmp_path / "ensemble.keras")
+    pixels = np.random.default_rng(1).integers(0, 255, (6, 64, 64, 3)).astype(np.uint8)
+    each = np.stack([m.predict(pixels, verbose=0) for m in members])
+    assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ, so the mean means something
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), each.mean(axis=0), atol=1e-6)
+    features = feature_model(loaded).predict(pixels, verbose=0)
+    first = feature_model(members[0]).predict(pixels, verbose=0)
+    assert features.shape == (6, 3 * first.shape[1])
+    np.testing.assert_allclose(features[:, : first.shape[1]], first, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["small_cnn", "mobilenet_v2"])

@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, defaults
 from slidesnake.errors import PatchError
 from slidesnake.patches import load_image, read_image
 from slidesnake.patches import read_patch_dataset as _read_patch_dataset
@@ -49,7 +49,8 @@ def test_radiograph_duplicate_pair_is_found_by_pixel_hash(xray):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_radiograph_duplicates_stay_on_one_side_of_new_splits(xray, seed):
     settings = SplitSettings.from_config(
-        {
+        defaults("splits")
+        | {
             "seed": seed,
             "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
             "folds": 1,

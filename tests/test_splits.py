@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import defaults
 from slidesnake.errors import SplitError
 from slidesnake.settings import SplitSettings
 from slidesnake.splits import class_balance, leakage_groups, leakage_report, slides_sharing_tiles
@@ -17,7 +18,7 @@ FRACTIONS = {"train": 0.5, "val": 0.25, "test": 0.25}
 def make_splits(items, fractions, *, folds=1, seed=0, dataset="d", duplicates="merge", identical=None):
     """make_splits with the settings spelled out as keywords (the config's values)."""
     settings = SplitSettings.from_config(
-        {"seed": seed, "fractions": fractions, "folds": folds, "duplicates": duplicates}
+        defaults("splits") | {"seed": seed, "fractions": fractions, "folds": folds, "duplicates": duplicates}
     )
     return _make_splits(items, settings=settings, dataset=dataset, identical=identical)
 
@@ -100,6 +101,38 @@ def test_folds_cover_development_items_and_keep_patients_together():
     assert sorted(development["fold"].unique()) == [0, 1, 2, 3]
     assert (_sides_per_patient(development, "fold") == 1).all()
     assert (_sides_per_patient(table) == 1).all()
+
+
+def _site_splits(items, sites, *, folds, site_column="site"):
+    settings = SplitSettings.from_config(
+        defaults("splits") | {"fractions": FRACTIONS, "folds": folds, "site_column": site_column, "seed": 3}
+    )
+    return _make_splits(items, settings=settings, dataset="d", sites=sites)
+
+
+def test_site_preserving_folds_put_each_site_in_one_fold():
+    items = _items(patients=40).sample(frac=1, random_state=0)  # not in item order: sites must follow
+    site_of_patient = {f"P{p:02d}": f"site{p % 5}" for p in range(40)}
+    sites = items["patient_id"].map(site_of_patient)
+    table = _site_splits(items, sites, folds=4)
+    table["site"] = table["patient_id"].map(site_of_patient)
+    development = table[table["split"] != "test"]
+    assert (development.groupby("site")["fold"].nunique() == 1).all()
+    assert sorted(development["fold"].unique()) == [0, 1, 2, 3]
+    assert (_sides_per_patient(table) == 1).all()
+    # without sites the same items spread a site over several folds
+    spread = make_splits(items, FRACTIONS, folds=4, seed=3)
+    spread["site"] = spread["patient_id"].map(site_of_patient)
+    assert (spread[spread["split"] != "test"].groupby("site")["fold"].nunique() > 1).any()
+
+
+def test_fewer_sites_than_folds_is_a_clear_error():
+    items = _items(patients=20)
+    sites = items["patient_id"].map(lambda p: "north" if int(p[1:]) < 10 else "south")
+    with pytest.raises(
+        SplitError, match=r"dataset 'd': 2 site\(s\) \['north', 'south'\] in column 'site' for 3 folds"
+    ):
+        _site_splits(items, sites, folds=3)
 
 
 def test_identical_items_of_two_patients_are_merged():

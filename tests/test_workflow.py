@@ -308,7 +308,7 @@ def write_config(workdir: Path, config: dict) -> Path:
     return workdir
 
 
-def test_radiograph_example_config_trains_and_keeps_the_duplicate_pair_together(tmp_path):
+def test_radiograph_example_cross_validates_and_keeps_the_duplicate_pair_together(tmp_path):
     config = yaml.safe_load((ROOT / "config" / "examples" / "xray.yaml").read_text())
     config["datasets"]["xray"]["patches"]["labels_csv"] = str(SHARED / "xray" / "labels.csv")
     done = snakemake(write_config(tmp_path, config), "--cores", "2")
@@ -327,6 +327,22 @@ def test_radiograph_example_config_trains_and_keeps_the_duplicate_pair_together(
     assert images.at["val", "accuracy_ci_low"] <= images.at["val", "accuracy"]
     assert (results / "models" / "xray" / "model.keras").is_file()
     assert len(pd.read_csv(results / "reports" / "xray" / "tsne.tsv", sep="\t")) == 77
+    # 5-fold cross-validation of the 75 TRAIN and VAL images; the 2 TEST images stay out of every fold
+    assert sorted(splits.loc[splits["split"] != "test", "fold"].unique()) == [0, 1, 2, 3, 4]
+    assert (splits.loc[splits["split"] == "test", "fold"] == -1).all()
+    assert pair["fold"].nunique() == 1
+    oof = pd.read_csv(results / "crossval" / "xray" / "oof.tsv", sep="\t")
+    assert len(oof) == 75 and oof["item"].is_unique and "TEST" not in "".join(oof["item"])
+    crossval = pd.read_csv(results / "crossval" / "xray" / "metrics.tsv", sep="\t", dtype={"fold": str})
+    crossval = crossval[crossval["level"] == "image"].set_index("fold")
+    assert list(crossval.index) == ["0", "1", "2", "3", "4", "pooled", "mean"]
+    for row in ("pooled", "mean"):
+        assert (
+            crossval.at[row, "accuracy_ci_low"]
+            <= crossval.at[row, "accuracy"]
+            <= crossval.at[row, "accuracy_ci_high"]
+        )
+    assert crossval.at["mean", "accuracy"] >= 0.9  # the figure the README states
 
 
 def test_a_class_with_one_patient_fails_with_a_clear_message(tmp_path):

@@ -31,11 +31,15 @@ def scored_entries(entries_tsv: str, prediction_tsvs: Sequence[str], classes: Se
     return scored
 
 
-def _slides(scored: pd.DataFrame, score_jsons: Sequence[str]) -> pd.DataFrame:
+def read_slide_scores(score_jsons: Sequence[str]) -> pd.DataFrame:
+    """The slide scores predict wrote: one row per slide (``item``, ``score``, ``label_positive``, ...)."""
+    return pd.DataFrame([read_json(path) for path in score_jsons]).rename(columns={"slide_id": "item"})
+
+
+def _slides(scored: pd.DataFrame, slide_scores: pd.DataFrame) -> pd.DataFrame:
     """One row per slide: split and patient (from its entries), its score, whether it is labelled positive."""
     per_item = scored.groupby("item").agg(split=("split", "first"), patient_id=("patient_id", "first"))
-    scores = pd.DataFrame([read_json(path) for path in score_jsons]).rename(columns={"slide_id": "item"})
-    return per_item.reset_index().merge(scores, on="item")
+    return per_item.reset_index().merge(slide_scores, on="item")
 
 
 def _patients(units: pd.DataFrame, truth: str, score: str) -> pd.DataFrame:
@@ -48,14 +52,18 @@ def _patients(units: pd.DataFrame, truth: str, score: str) -> pd.DataFrame:
 
 def evaluation_tables(
     scored: pd.DataFrame,
-    score_jsons: Sequence[str],
+    slide_scores: pd.DataFrame | None,
     *,
     classes: Sequence[str],
     positive_class: str,
     threshold: float,
     settings: EvaluationSettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Metrics at every level (with CIs) and the per-item table of a dataset's or cohort's scored entries."""
+    """Metrics at every level (with CIs) and the per-item table of a dataset's or cohort's scored entries.
+
+    ``slide_scores`` (one row per slide: ``item``, ``score``, ``label_positive``, optionally ``dice`` and
+    ``iou``) gives the slide level of tile entries; None for images.
+    """
     boot = {"resamples": settings.bootstrap, "seed": settings.seed}
     p = f"p_{positive_class}"
     first, *rest = levels(scored)
@@ -65,7 +73,7 @@ def evaluation_tables(
     tables[0].insert(0, "level", first)
     units = scored.assign(truth=(scored["label"] == positive_class).astype(int), score=scored[p])
     if "slide" in rest:
-        units = _slides(scored, score_jsons)
+        units = _slides(scored, slide_scores)
         units = units.assign(truth=units["label_positive"].astype(int))
         called = (units["score"] >= threshold).astype(int)
         slide = level_metrics(
@@ -95,6 +103,8 @@ def evaluation_tables(
         .reset_index()
     )
     if "slide" in rest:
-        extra = _slides(scored, score_jsons)[["item", "score", "label_positive", "dice", "iou"]]
+        extra = _slides(scored, slide_scores).reindex(
+            columns=["item", "score", "label_positive", "dice", "iou"]
+        )
         items = items.merge(extra, on="item", how="left")
     return metrics, items

@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, r
 
 #: The metrics of every level, in column order; each gets ``<name>_ci_low`` and ``<name>_ci_high``.
 METRICS = ("auc", "accuracy", "balanced_accuracy", "f1")
-SPLIT_ORDER = ("train", "val", "test", "external")
+SPLIT_ORDER = ("train", "val", "test", "external", "oof")
 
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 

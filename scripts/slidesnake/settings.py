@@ -23,6 +23,7 @@ Backbone = Literal["small_cnn", "mobilenet_v2", "efficientnet_b0", "resnet50", "
 Optimizer = Literal["adam", "adamw", "sgd"]
 LabelSource = Literal["annotations", "slide", "patches"]
 Duplicates = Literal["merge", "error"]
+Deploy = Literal["ensemble", "refit"]
 SlideScore = Literal["top_decile_mean", "mean", "max"]
 
 
@@ -164,6 +165,10 @@ class SplitSettings(_Settings):
         Shares of train, val and test.
     folds : int
         k of the cross-validation folds (1: none).
+    site_column : str or None
+        Column naming each item's site: with k folds, all patients of a site share a fold.
+    deploy : {'ensemble', 'refit'}
+        With k folds, the deployed model: the fold models' mean, or one retrained model.
     duplicates : {'merge', 'error'}
         Identical items of different patients: put together, or refuse.
     """
@@ -171,6 +176,8 @@ class SplitSettings(_Settings):
     seed: int
     fractions: SplitFractions
     folds: int
+    site_column: str | None
+    deploy: Deploy
     duplicates: Duplicates
 
 

@@ -112,6 +112,7 @@ def make_splits(
     settings: SplitSettings,
     dataset: str,
     identical: list[list[str]] | None = None,
+    sites: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Split a dataset's items into train/val/test (and k folds), grouped and stratified.
 
@@ -130,6 +131,9 @@ def make_splits(
         For error messages.
     identical : list of list of str, optional
         Further sets of identical items (see :func:`identical_sets`).
+    sites : pandas.Series, optional
+        The site of each item (aligned with ``items``), for site-preserving folds
+        (see :func:`development_folds`).
 
     Returns
     -------
@@ -142,7 +146,9 @@ def make_splits(
         When a class has too few patient groups for the requested split.
     """
     fractions, folds, seed = settings.fractions, settings.folds, settings.seed
-    table = items.sort_values("item").reset_index(drop=True)
+    order = items["item"].argsort(kind="stable").to_numpy()
+    table = items.iloc[order].reset_index(drop=True)
+    sites = None if sites is None else sites.iloc[order].reset_index(drop=True)
     table["group"] = leakage_groups(table, duplicates=settings.duplicates, identical=identical).to_numpy()
     wanted = [s for s in SPLITS if fractions.of(s) > 0]
     needed = max(len(wanted), folds)
@@ -170,13 +176,62 @@ def make_splits(
         rest[sub[fold == 0]] = False
         remaining_share -= share
     table["split"] = split
-    table["fold"] = -1
-    development = np.flatnonzero(table["split"].to_numpy() != "test")
-    if folds >= 2:
-        table.loc[development, "fold"] = _fold_of(labels[development], groups[development], folds, seed)
-    else:
-        table.loc[development, "fold"] = 0
+    table["fold"] = development_folds(table, settings=settings, dataset=dataset, sites=sites)
     return table
+
+
+def development_folds(
+    table: pd.DataFrame, *, settings: SplitSettings, dataset: str, sites: pd.Series | None = None
+) -> np.ndarray:
+    """The cross-validation fold of each item: -1 for test items, 0 for all others without folds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``item``, ``label``, ``group`` (see :func:`leakage_groups`) and ``split``.
+    settings : SplitSettings
+        ``folds`` (k; 1: every non-test item in fold 0), ``seed`` and ``site_column`` (for messages).
+    dataset : str
+        For error messages.
+    sites : pandas.Series, optional
+        The site of each item (aligned with ``table``): all patients of a site share a fold.
+
+    Returns
+    -------
+    numpy.ndarray
+        A fold per item, stratified by label, never splitting a group (or a site).
+
+    Raises
+    ------
+    SplitError
+        When there are fewer sites than folds.
+    """
+    fold = np.full(len(table), -1)
+    development = np.flatnonzero(table["split"].to_numpy() != "test")
+    if settings.folds < 2:
+        fold[development] = 0
+        return fold
+    groups = table["group"].to_numpy()
+    if sites is not None:
+        found = sorted(set(map(str, sites.to_numpy()[development])))
+        if len(found) < settings.folds:
+            msg = (
+                f"dataset {dataset!r}: {len(found)} site(s) {found} in column {settings.site_column!r} for "
+                f"{settings.folds} folds; site-preserving folds need at least as many sites as folds "
+                "(config 'splits: site_column', 'splits: folds')"
+            )
+            raise SplitError(msg)
+        groups = _site_groups(table, sites)
+    labels = table["label"].astype(str).to_numpy()
+    fold[development] = _fold_of(labels[development], groups[development], settings.folds, settings.seed)
+    return fold
+
+
+def _site_groups(table: pd.DataFrame, sites: pd.Series) -> np.ndarray:
+    """Groups joined when they share a site (a patient seen at two sites joins both)."""
+    by_site = pd.DataFrame({"item": table["item"].to_numpy(), "patient_id": sites.astype(str).to_numpy()})
+    same_group = [list(map(str, part["item"])) for _, part in table.groupby("group")]
+    return leakage_groups(by_site, duplicates="merge", identical=same_group).to_numpy()
 
 
 def leakage_report(splits: pd.DataFrame, identical: list[list[str]] | None = None) -> dict:

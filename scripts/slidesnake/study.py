@@ -125,12 +125,42 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
         )
     for dataset, cfg in datasets.items():
         problems += _dataset_problems(sheet, dataset, cfg)
+    problems += _site_problems(sheet, config)
     for cohort, cfg in cohorts.items():
         if not cfg["slides"]:
             problems += _dataset_problems(sheet, cohort, cfg, "cohort")
     problems += _missing_files(sheet, config.get("demo_dir"))
     if problems:
         raise StudyError(listing(sheet_path, problems))
+
+
+def _site_problems(sheet: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
+    """With site-preserving folds: the site column exists, is filled, and each dataset has enough sites."""
+    splits = config.get("splits", {})
+    column, folds = splits.get("site_column"), splits.get("folds", 1)
+    if not column or folds < 2:
+        return []
+    slide_datasets = [
+        d for d, cfg in config.get("datasets", {}).items() if cfg["labels"]["source"] != "patches"
+    ]
+    rows = sheet[sheet["dataset"].isin(slide_datasets)]
+    if rows.empty:
+        return []
+    if column not in sheet:
+        return [f"config 'splits: site_column' is {column!r}, but the sheet has no column {column!r}"]
+    empty = rows[rows[column].isna()]
+    if len(empty):
+        return [f"column {column!r} (config 'splits: site_column') is empty in {rows_named(empty)}"]
+    problems = []
+    for dataset, part in rows.groupby("dataset"):
+        sites = sorted(set(part[column].astype(str)))
+        if len(sites) < folds:
+            problems.append(
+                f"dataset {dataset!r} has {len(sites)} site(s) {sites} in column {column!r} for {folds} "
+                "folds; site-preserving folds need at least as many sites as folds "
+                "(config 'splits: site_column', 'splits: folds')"
+            )
+    return problems
 
 
 def _mpp_problems(sheet: pd.DataFrame) -> list[str]:

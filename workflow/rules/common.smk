@@ -50,6 +50,13 @@ EXTERNAL_COHORTS = [c for c in COHORTS if config["cohorts"][c]["slides"]]
 LABELLED_COHORTS = [c for c in COHORTS if cohort_labels(config, c)]
 # everything that has an entries table and a report: datasets and labelled cohorts
 EVALUATED = DATASETS + LABELLED_COHORTS
+# cross-validation: k fold models per dataset; the deployed model is their ensemble or one refit
+FOLDS = config["splits"]["folds"]
+CROSSVAL_DATASETS = DATASETS if FOLDS >= 2 else []
+ENSEMBLE_DATASETS = (
+    CROSSVAL_DATASETS if config["splits"]["deploy"] == "ensemble" else []
+)
+TRAINED_DATASETS = [d for d in DATASETS if d not in ENSEMBLE_DATASETS]
 
 
 SCRIPTS = Path(workflow.basedir).parent / "scripts"
@@ -108,6 +115,23 @@ def slides_of(name):
     """The slides of a dataset or cohort (a cohort reusing a dataset's slides: those)."""
     reused = config["cohorts"].get(name, {}).get("slides")
     return sheet.loc[sheet["dataset"] == (reused or name), "slide_id"].tolist()
+
+
+def sites_of(dataset):
+    """The site of each slide of a dataset (sheet column ``splits: site_column``), for site-preserving
+    folds; None without folds or without the setting.
+    """
+    column = config["splits"]["site_column"]
+    if FOLDS < 2 or not column:
+        return None
+    return sheet.loc[slides_of(dataset), column].astype(str).tolist()
+
+
+def fold_files(name):
+    """Input function: the file ``name`` of each of the dataset's fold models."""
+    return lambda wildcards: expand(
+        f"results/models/{wildcards.dataset}/folds/{{fold}}/{name}", fold=range(FOLDS)
+    )
 
 
 def cohort_label_tables(wildcards):
@@ -231,6 +255,15 @@ def leakage_check(wildcards):
     return [f"results/splits/{name}.leakage.json"] if name in COHORTS else []
 
 
+def deployed_as(dataset):
+    """How the dataset's deployed model is made, when it is cross-validated."""
+    if dataset in ENSEMBLE_DATASETS:
+        return f"; mean of {FOLDS} fold models ({FOLDS}-fold cross-validation)"
+    if dataset in CROSSVAL_DATASETS:
+        return f"; trained on the train split, {FOLDS}-fold cross-validation beside it"
+    return ""
+
+
 def study_datasets():
     """One row per dataset for the study summary: what it is, its slides and patients, its model."""
     rows = []
@@ -250,7 +283,8 @@ def study_datasets():
                 "patients": sheet.loc[slides_of(name), "patient_id"].nunique(),
                 "classes": ", ".join(cfg["labels"]["classes"]),
                 "positive_class": cfg["positive_class"],
-                "model": f"{settings.backbone}, {settings.weights or 'random'} weights, {settings.epochs} epochs",
+                "model": f"{settings.backbone}, {settings.weights or 'random'} weights, {settings.epochs} epochs"
+                + deployed_as(name),
                 "geometry": str(geometry) if geometry else "images of unknown MPP",
             }
         )

@@ -48,6 +48,7 @@ rule split_slides:
         patients=lambda wildcards: sheet.loc[
             slides_of(wildcards.dataset), "patient_id"
         ].tolist(),
+        sites=lambda wildcards: sites_of(wildcards.dataset),
         splits=config["splits"],
         positive_class=lambda wildcards: positive_class(config, wildcards.dataset),
     script:

@@ -1,4 +1,6 @@
 # Stage 6: one model per dataset (in the dataset's own conda env), and a t-SNE of its features.
+# With splits: folds >= 2: one model per fold (out-of-fold predictions of its held-out patients), and the
+# deployed model is their ensemble (deploy: ensemble) or the train rule's model (deploy: refit).
 # train and tsne take the entries table only (it depends on every tile store): a rule that every
 # slide's predict job waits on must have few inputs, or planning the DAG grows with slides squared.
 
@@ -14,6 +16,8 @@ rule train:
         "results/logs/train/{dataset}.log",
     benchmark:
         "results/benchmarks/train/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=alternatives(TRAINED_DATASETS),
     conda:
         model_env
     threads: config["tf_threads"]
@@ -30,6 +34,65 @@ rule train:
         mpp=model_geometry,
     script:
         "../../scripts/train.py"
+
+
+rule train_fold:
+    input:
+        entries="results/entries/{dataset}.tsv",
+    output:
+        model="results/models/{dataset}/folds/{fold}/model.keras",
+        history="results/models/{dataset}/folds/{fold}/history.tsv",
+        config="results/models/{dataset}/folds/{fold}/config.json",
+        oof="results/models/{dataset}/folds/{fold}/oof.tsv",
+    log:
+        "results/logs/train_fold/{dataset}/{fold}.log",
+    benchmark:
+        "results/benchmarks/train_fold/{dataset}/{fold}.tsv"
+    wildcard_constraints:
+        dataset=alternatives(CROSSVAL_DATASETS),
+        fold=r"\d+",
+    conda:
+        model_env
+    threads: config["tf_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=model_gpus,
+    params:
+        code=code_version("train_fold"),
+        tf_threads=config["tf_threads"],
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
+        image_size=image_size,
+        mpp=model_geometry,
+    script:
+        "../../scripts/train_fold.py"
+
+
+rule ensemble:
+    input:
+        models=fold_files("model.keras"),
+        configs=fold_files("config.json"),
+        histories=fold_files("history.tsv"),
+    output:
+        model="results/models/{dataset}/model.keras",
+        history="results/models/{dataset}/history.tsv",
+        config="results/models/{dataset}/config.json",
+    log:
+        "results/logs/ensemble/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(ENSEMBLE_DATASETS),
+    conda:
+        model_env
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        code=code_version("ensemble"),
+        tf_threads=1,
+    script:
+        "../../scripts/ensemble.py"
 
 
 rule tsne:

@@ -55,6 +55,39 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
+rule crossval:
+    input:
+        oof=fold_files("oof.tsv"),
+    output:
+        metrics="results/crossval/{dataset}/metrics.tsv",
+        oof="results/crossval/{dataset}/oof.tsv",
+        roc=report(
+            "results/crossval/{dataset}/roc.png",
+            caption="../report/crossval.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/crossval/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(CROSSVAL_DATASETS),
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code_version("crossval"),
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        positive_class=lambda wildcards: positive_class(config, wildcards.dataset),
+        threshold=config["prediction"]["threshold"],
+        slide_score=config["prediction"]["slide_score"],
+        evaluation=config["evaluation"],
+    script:
+        "../../scripts/crossval.py"
+
+
 rule performance:
     input:
         metrics=expand("results/reports/{name}/metrics.tsv", name=EVALUATED),
@@ -83,6 +116,11 @@ rule dataset_page:
         confusion="results/reports/{name}/confusion.tsv",
         splits="results/splits/{name}.tsv",
         leakage="results/splits/{name}.leakage.json",
+        crossval=lambda wildcards: (
+            [f"results/crossval/{wildcards.name}/metrics.tsv"]
+            if wildcards.name in CROSSVAL_DATASETS
+            else []
+        ),
     output:
         page=report(
             "results/reports/{name}/summary.html",

@@ -24,6 +24,12 @@ APPLICATIONS = {
     "inception_v3": ("InceptionV3", "tf"),
 }
 BACKBONES: tuple[str, ...] = get_args(Backbone)
+#: Name of the pooled-features layer of every slidesnake model (what t-SNE embeds).
+FEATURES = "features"
+#: Name of the class-probabilities layer of every slidesnake model.
+PROBABILITIES = "probabilities"
+#: Name prefix of the members of an ensemble (``fold_0``, ``fold_1``...).
+MEMBER = "fold_"
 
 
 @keras.saving.register_keras_serializable(package="slidesnake")
@@ -139,7 +145,40 @@ def build_model(settings: ModelSettings, *, tile_size: int, classes: Sequence[st
     x = _preprocessing(preprocessing)(x)
     backbone = keras.Model(features.input, features.output, name="backbone")
     x = backbone(x, training=False) if pretrained else backbone(x)
-    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D(name=FEATURES)(x)
     x = keras.layers.Dropout(settings.dropout)(x)
-    outputs = keras.layers.Dense(len(classes), activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(len(classes), activation="softmax", name=PROBABILITIES)(x)
     return keras.Model(inputs, outputs, name=f"slidesnake_{settings.backbone}")
+
+
+def ensemble_model(members: Sequence[keras.Model], *, name: str) -> keras.Model:
+    """One model averaging the class probabilities of ``members`` (e.g. the models of k folds).
+
+    Parameters
+    ----------
+    members : sequence of keras.Model
+        Models from :func:`build_model` taking the same input (same tile size and classes).
+    name : str
+        The ensemble's name.
+
+    Returns
+    -------
+    keras.Model
+        Same input and output as each member: the mean of their probabilities (layer
+        ``probabilities``); member ``k`` is its layer ``fold_<k>``, whose first output is the
+        member's pooled features (see :func:`slidesnake.model.fit.feature_model`).
+    """
+    shape = tuple(members[0].inputs[0].shape[1:])
+    if any(
+        tuple(m.inputs[0].shape[1:]) != shape or m.output_shape != members[0].output_shape for m in members
+    ):
+        msg = f"ensemble {name!r}: the models take different inputs or give different outputs"
+        raise ModelError(msg)
+    inputs = keras.Input(shape, name="tiles", dtype=members[0].inputs[0].dtype)
+    probabilities = []
+    for k, member in enumerate(members):
+        part = keras.Model(
+            member.inputs, [member.get_layer(FEATURES).output, member.output], name=f"{MEMBER}{k}"
+        )
+        probabilities.append(part(inputs)[1])
+    return keras.Model(inputs, keras.layers.Average(name=PROBABILITIES)(probabilities), name=name)

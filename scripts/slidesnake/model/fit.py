@@ -13,14 +13,13 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ..settings import ModelSettings  # noqa: E402
+from .build import FEATURES, MEMBER  # noqa: E402
 
 OPTIMIZERS = {
     "adam": lambda rate: keras.optimizers.Adam(rate),
     "adamw": lambda rate: keras.optimizers.AdamW(rate),
     "sgd": lambda rate: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True),
 }
-#: Name of the pooled-features layer of every slidesnake model (what t-SNE embeds).
-FEATURES = "features"
 
 
 def set_determinism(seed: int) -> None:
@@ -138,5 +137,12 @@ def predict_probabilities(model: keras.Model, data: tf.data.Dataset) -> np.ndarr
 
 
 def feature_model(model: keras.Model) -> keras.Model:
-    """The part of a slidesnake model up to its pooled features (the layer before the classifier head)."""
-    return keras.Model(model.inputs, model.get_layer(FEATURES).output)
+    """The part of a slidesnake model up to its pooled features (the layer before the classifier head).
+
+    For an ensemble (:func:`slidesnake.model.build.ensemble_model`): its members' features, concatenated.
+    """
+    members = [layer for layer in model.layers if layer.name.startswith(MEMBER)]
+    if not members:
+        return keras.Model(model.inputs, model.get_layer(FEATURES).output)
+    pooled = [member(model.inputs[0])[0] for member in members]  # shared weights, a new call
+    return keras.Model(model.inputs, keras.layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_curve
+from sklearn.metrics import auc, roc_curve
 
 from . import save
 
@@ -97,6 +97,56 @@ def roc_figure(
     save(fig, path)
 
 
+def fold_roc_figure(scored: pd.DataFrame, *, positive_class: str, title: str, path: str) -> None:
+    """The out-of-fold ROC of each fold, their mean curve with a band of one SD, and the pooled curve.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        Out-of-fold entries with ``fold``, ``label`` and ``p_<positive_class>``.
+    positive_class : str
+        The class scored.
+    title, path : str
+        Figure title and the PNG to write.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    curves, aucs = [], []
+    for fold, part in scored.groupby("fold", sort=True):
+        truth = (part["label"] == positive_class).to_numpy(int)
+        score = part[f"p_{positive_class}"].to_numpy(float)
+        if not 0 < truth.sum() < len(truth):
+            ax.plot([], [], color="grey", lw=0.8, label=f"fold {fold}: one class only, no ROC")
+            continue
+        fpr, tpr, _ = roc_curve(truth, score)
+        curves.append(np.interp(FPR_GRID, fpr, tpr))
+        curves[-1][0] = 0.0
+        aucs.append(float(auc(fpr, tpr)))
+        ax.plot(fpr, tpr, lw=0.8, alpha=0.7, label=f"fold {fold}: AUC {aucs[-1]:.2f}, {len(part)} entries")
+    if curves:
+        mean, sd = np.mean(curves, axis=0), np.std(curves, axis=0)
+        spread = f" +/- {np.std(aucs, ddof=1):.2f} (SD)" if len(aucs) > 1 else ""
+        ax.plot(FPR_GRID, mean, color="black", lw=2, label=f"mean of folds: AUC {np.mean(aucs):.2f}{spread}")
+        ax.fill_between(
+            FPR_GRID,
+            np.clip(mean - sd, 0, 1),
+            np.clip(mean + sd, 0, 1),
+            color="grey",
+            alpha=0.25,
+            lw=0,
+            label="mean +/- 1 SD",
+        )
+    truth = (scored["label"] == positive_class).to_numpy(int)
+    if 0 < truth.sum() < len(truth):
+        fpr, tpr, _ = roc_curve(truth, scored[f"p_{positive_class}"].to_numpy(float))
+        ax.plot(fpr, tpr, color="black", ls="--", lw=1, label="pooled out-of-fold")
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set_xlabel(f"false-positive rate (1 - specificity), not {positive_class}")
+    ax.set_ylabel(f"true-positive rate (sensitivity), {positive_class}")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    save(fig, path)
+
+
 def confusion_figure(table: pd.DataFrame, classes: Sequence[str], *, title: str, path: str) -> None:
     """Confusion matrix with counts and row percentages (rows: true class; columns: most probable class)."""
     counts = table.set_index("true").reindex(list(classes), fill_value=0)[list(classes)].to_numpy()
@@ -126,7 +176,13 @@ def confusion_figure(table: pd.DataFrame, classes: Sequence[str], *, title: str,
 
 
 def training_curves_figure(history: pd.DataFrame, title: str, path: str) -> None:
-    """Loss and accuracy per epoch, training and validation; frozen epochs shaded, kept epoch marked."""
+    """Loss and accuracy per epoch, training and validation; frozen epochs shaded, kept epoch marked.
+
+    A history with a ``fold`` column (an ensemble's) is drawn one pair of curves per fold.
+    """
+    if "fold" in history:
+        _fold_curves_figure(history, title, path)
+        return
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
     kept = None
     if "val_loss" in history and history["val_loss"].notna().any():
@@ -146,6 +202,28 @@ def training_curves_figure(history: pd.DataFrame, title: str, path: str) -> None
             ax.axvline(kept, color="black", ls="--", lw=1, label=f"kept: epoch {kept} (lowest val_loss)")
         ax.set_xlabel("epoch")
         ax.set_title(metric)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def _fold_curves_figure(history: pd.DataFrame, title: str, path: str) -> None:
+    """Training (dashed) and validation (solid) curves of each fold, each fold's kept epoch dotted."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
+    for k, (fold, part) in enumerate(history.groupby("fold", sort=True)):
+        colour = plt.cm.tab10.colors[k % 10]
+        for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+            ax.plot(part["epoch"], part[metric], color=colour, ls="--", lw=0.8)
+            if f"val_{metric}" in part:
+                ax.plot(
+                    part["epoch"], part[f"val_{metric}"], color=colour, lw=1.2, label=f"fold {fold} (val)"
+                )
+                if part["val_loss"].notna().any():
+                    ax.axvline(part.loc[part["val_loss"].idxmin(), "epoch"], color=colour, ls=":", lw=0.8)
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{metric}: validation (solid, the held-out fold), training (dashed); kept epoch dotted")
+        ax.title.set_fontsize(8)
         ax.legend(fontsize=7)
     fig.suptitle(title)
     save(fig, path)

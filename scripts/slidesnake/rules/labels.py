@@ -6,7 +6,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..annotations import read_annotations, tile_labels
@@ -15,7 +14,14 @@ from ..errors import SlideError, SplitError, listing
 from ..io import read_json, read_table, write_json, write_table
 from ..patches import read_patch_dataset
 from ..settings import LabelSettings, PatchSettings, SplitSettings
-from ..splits import class_balance, leakage_groups, leakage_report, make_splits, slides_sharing_tiles
+from ..splits import (
+    class_balance,
+    development_folds,
+    leakage_groups,
+    leakage_report,
+    make_splits,
+    slides_sharing_tiles,
+)
 from ..store import TileStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ def split_slides(
     dataset: str,
     slides: Sequence[str],
     patients: Sequence[str],
+    sites: Sequence[str] | None,
     label_tsvs: Sequence[str],
     info_jsons: Sequence[str],
     tiling_qc_jsons: Sequence[str],
@@ -75,6 +82,7 @@ def split_slides(
     A slide's stratification label is ``positive_class`` when any of its tiles
     has it, else its most common tile label. Slides with the same file checksum,
     or sharing a tile with identical pixels, are identical content and stay on one side.
+    ``sites`` (the sheet's ``splits: site_column``, or None) keeps each site's patients in one fold.
     """
     settings = SplitSettings.from_config(splits, where="splits")
     excluded = excluded_slides(tiling_qc_jsons)
@@ -90,7 +98,16 @@ def split_slides(
     checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
     items["content_hash"] = items["item"].map(checksums)
     identical = slides_sharing_tiles(tile_hashes)
-    table = make_splits(items, settings=settings, dataset=dataset, identical=identical)
+    site_of = dict(zip(slides, sites, strict=True)) if sites is not None else None
+    table = make_splits(
+        items,
+        settings=settings,
+        dataset=dataset,
+        identical=identical,
+        sites=items["item"].map(site_of) if site_of else None,
+    )
+    if site_of:
+        table.insert(table.columns.get_loc("patient_id") + 1, "site", table["item"].map(site_of))
     tiles = pd.concat(tile_labels_, ignore_index=True).merge(table[["item", "split"]], on="item")
     table = _with_excluded(table, excluded, dict(zip(slides, patients, strict=True)), checksums)
     _write_splits(dataset, table, tiles, out_tsv, leakage_json, balance_tsv, identical)
@@ -237,11 +254,22 @@ def split_patches(
     """Rule ``split_patches``: splits of a patch-folder dataset, grouped by patient and identical pixels.
 
     With ``patches: split_column`` the split given in the labels CSV is kept
-    (values train/val/test, any case; ``validation`` counts as val) and only checked.
+    (values train/val/test, any case; ``validation`` counts as val) and only checked;
+    with ``splits: folds`` >= 2 its non-test images are split into folds.
+    ``splits: site_column`` names a labels CSV column of sites for site-preserving folds.
     """
     settings = SplitSettings.from_config(splits, where="splits")
     folder = PatchSettings.from_config(patches, where=f"datasets: {dataset}: patches")
     items = read_patch_dataset(dataset, patches=folder, classes=tuple(classes))
+    sites = None
+    if settings.folds >= 2 and settings.site_column:
+        if settings.site_column not in items:
+            msg = (
+                f"dataset {dataset!r}: labels CSV has no column {settings.site_column!r} "
+                "(config 'splits: site_column')"
+            )
+            raise SplitError(msg)
+        sites = items[settings.site_column].astype(str)
     column = folder.split_column
     if column:
         if column not in items:
@@ -254,9 +282,9 @@ def split_patches(
             raise SplitError(msg)
         groups = leakage_groups(items, duplicates=settings.duplicates)
         table = items.assign(group=groups.to_numpy(), split=given)
-        table["fold"] = np.where(table["split"] == "test", -1, 0)
+        table["fold"] = development_folds(table, settings=settings, dataset=dataset, sites=sites)
     else:
-        table = make_splits(items, settings=settings, dataset=dataset)
+        table = make_splits(items, settings=settings, dataset=dataset, sites=sites)
     _write_splits(dataset, table, table[["item", "split", "label"]], out_tsv, leakage_json, balance_tsv)
     return table
 

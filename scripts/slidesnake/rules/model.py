@@ -1,4 +1,5 @@
-"""Rules of ``workflow/rules/model.smk``: train a dataset's model, embed its features."""
+"""Rules of ``workflow/rules/model.smk``: train a dataset's model (or k fold models and their ensemble),
+embed its features."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..entries import is_tiles, pixel_source, read_entries
+from ..entries import TILE_COLUMNS, is_tiles, pixel_source, read_entries
 from ..errors import ModelError
-from ..io import atomic_path, write_json, write_table
+from ..io import atomic_path, read_json, read_table, write_json, write_table
 from ..settings import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,103 @@ def train(
     (tile side and microns per pixel; ``mpp`` is None for images of unknown resolution): slides it
     predicts are tiled at that geometry.
     """
+    entries = _with_targets(read_entries(entries_tsv), classes)
+    _fit(
+        dataset=dataset,
+        entries=entries,
+        train_entries=entries[entries["split"] == "train"],
+        val_entries=entries[entries["split"] == "val"],
+        classes=classes,
+        model=model,
+        image_size=image_size,
+        mpp=mpp,
+        model_path=model_path,
+        history_tsv=history_tsv,
+        config_json=config_json,
+        threads=threads,
+    )
+
+
+def train_fold(
+    *,
+    dataset: str,
+    fold: int,
+    entries_tsv: str,
+    classes: Sequence[str],
+    model: Mapping[str, Any],
+    image_size: int | None,
+    mpp: float | None,
+    model_path: str,
+    history_tsv: str,
+    config_json: str,
+    oof_tsv: str,
+    threads: int,
+) -> None:
+    """Rule ``train_fold``: the model of one cross-validation fold and its out-of-fold predictions.
+
+    It trains on the non-test entries of every other fold and is validated (early stopping) on its
+    own fold, whose patients it never trains on; ``oof.tsv`` holds its class probabilities of
+    those held-out entries. The test split stays untouched.
+    """
+    entries = _with_targets(read_entries(entries_tsv), classes)
+    development = entries[entries["split"] != "test"]
+    held_out = development[development["fold"] == fold]
+    if held_out.empty:
+        msg = f"dataset {dataset!r}: fold {fold} holds no labelled entries (config 'splits: folds')"
+        raise ModelError(msg)
+    keras_model = _fit(
+        dataset=dataset,
+        entries=entries,
+        train_entries=development[development["fold"] != fold],
+        val_entries=held_out,
+        classes=classes,
+        model=model,
+        image_size=image_size,
+        mpp=mpp,
+        model_path=model_path,
+        history_tsv=history_tsv,
+        config_json=config_json,
+        threads=threads,
+        fold=fold,
+    )
+    from ..model.data import pipeline
+    from ..model.fit import predict_probabilities
+
+    data = pipeline(pixel_source(held_out, image_size=image_size), batch_size=PREDICT_BATCH)
+    probabilities = predict_probabilities(keras_model, data)
+    columns = [c for c in ("item", "patient_id", "split", "fold", "label", *TILE_COLUMNS) if c in held_out]
+    table = held_out[columns].reset_index(drop=True)
+    for k, name in enumerate(classes):
+        table[f"p_{name}"] = probabilities[:, k].round(6)
+    log.info(
+        "%s fold %d: %d out-of-fold entries of %d item(s)", dataset, fold, len(table), table["item"].nunique()
+    )
+    write_table(table, oof_tsv)
+
+
+def _with_targets(entries: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    return entries.assign(target=entries["label"].map({c: i for i, c in enumerate(classes)}))
+
+
+def _fit(
+    *,
+    dataset: str,
+    entries: pd.DataFrame,
+    train_entries: pd.DataFrame,
+    val_entries: pd.DataFrame,
+    classes: Sequence[str],
+    model: Mapping[str, Any],
+    image_size: int | None,
+    mpp: float | None,
+    model_path: str,
+    history_tsv: str,
+    config_json: str,
+    threads: int,
+    fold: int | None = None,
+) -> Any:
+    """Train a classifier on ``train_entries`` (early stopping on ``val_entries``), save it, its history
+    and its ``config.json``; return the trained Keras model.
+    """
     import tensorflow as tf
 
     from ..model.build import build_model
@@ -49,12 +147,10 @@ def train(
     settings = ModelSettings.from_config(model, where=f"datasets: {dataset}: model")
     set_threads(threads)
     set_determinism(settings.seed)
-    entries = read_entries(entries_tsv)
-    entries = entries.assign(target=entries["label"].map({c: i for i, c in enumerate(classes)}))
-    train_entries = entries[entries["split"] == "train"]
-    val_entries = entries[entries["split"] == "val"]
     if train_entries.empty:
-        msg = f"dataset {dataset!r}: nothing labelled in the train split"
+        msg = f"dataset {dataset!r}: nothing labelled to train on" + (
+            f" outside fold {fold}" if fold is not None else " in the train split"
+        )
         raise ModelError(msg)
     counts = train_entries["target"].value_counts().reindex(range(len(classes)), fill_value=0)
     class_weight = None
@@ -83,6 +179,7 @@ def train(
     write_json(
         {
             "dataset": dataset,
+            "fold": fold,
             "classes": list(classes),
             "input_pixels": train_source.size,
             "geometry": {"tile_size": train_source.size, "mpp": mpp},
@@ -95,6 +192,55 @@ def train(
         },
         config_json,
     )
+    return keras_model
+
+
+def ensemble(
+    *,
+    dataset: str,
+    fold_models: Sequence[str],
+    fold_configs: Sequence[str],
+    fold_histories: Sequence[str],
+    model_path: str,
+    history_tsv: str,
+    config_json: str,
+    threads: int,
+) -> None:
+    """Rule ``ensemble``: the deployed model of a cross-validated dataset, the mean of its fold models.
+
+    One Keras model (uint8 tiles in, the fold models' mean class probabilities out, their pooled
+    features concatenated as layer ``features``): prediction, cohorts and t-SNE use it as any model.
+    Its history is the folds' histories with a ``fold`` column; its ``config.json`` is the first
+    fold's with ``fold`` None and the list of ``folds``.
+    """
+    import keras
+
+    from ..model.build import ensemble_model
+    from ..model.fit import set_threads
+
+    set_threads(threads)
+    members = [keras.models.load_model(path) for path in fold_models]
+    combined = ensemble_model(members, name=f"slidesnake_ensemble_{dataset}")
+    with atomic_path(model_path) as tmp:
+        combined.save(tmp)
+    histories = [read_table(path).assign(fold=k) for k, path in enumerate(fold_histories)]
+    write_table(pd.concat(histories, ignore_index=True), history_tsv)
+    configs = [read_json(path) for path in fold_configs]
+    write_json(
+        {
+            **configs[0],
+            "fold": None,
+            "deploy": "ensemble",
+            "folds": [
+                {"fold": k, "train_items": c["train_items"], "val_items": c["val_items"]}
+                for k, c in enumerate(configs)
+            ],
+            "train_items": None,
+            "val_items": None,
+        },
+        config_json,
+    )
+    log.info("%s: ensemble of %d fold models", dataset, len(members))
 
 
 def _slide_splits(entries: pd.DataFrame) -> dict[str, str]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..entries import unit
-from ..evaluation import evaluation_tables, scored_entries
+from ..evaluation import evaluation_tables, read_slide_scores, scored_entries
 from ..io import atomic_path, read_json, read_table, write_table
 from ..metrics import class_aucs, confusion_table
 from ..pages import heading, metric_warnings, page, paragraph, qc_cells, table, with_intervals
@@ -51,7 +51,7 @@ def evaluate(
     scored = scored_entries(entries_tsv, prediction_tsvs, classes)
     metrics, items = evaluation_tables(
         scored,
-        score_jsons,
+        read_slide_scores(score_jsons) if score_jsons else None,
         classes=classes,
         positive_class=positive_class,
         threshold=threshold,
@@ -84,6 +84,50 @@ def evaluate(
     )
     history = read_table(history_tsvs[0]) if history_tsvs else pd.DataFrame(columns=["epoch"])
     training_curves_figure(history, f"{name}: training", curves_png)
+    return metrics
+
+
+def crossval(
+    *,
+    dataset: str,
+    oof_tsvs: Sequence[str],
+    classes: Sequence[str],
+    positive_class: str,
+    threshold: float,
+    slide_score: str,
+    evaluation: Mapping[str, Any],
+    metrics_tsv: str,
+    oof_tsv: str,
+    roc_png: str,
+) -> pd.DataFrame:
+    """Rule ``crossval``: out-of-fold predictions of the k fold models, their metrics and fold ROC figure.
+
+    Metrics per fold and pooled with patient-bootstrap CIs, and the mean across folds with its SD and
+    t-interval (see :mod:`slidesnake.crossval`), at every level (tile or image, slide, patient).
+    """
+    from ..crossval import crossval_metrics, scored_oof
+    from ..plots.evaluation import fold_roc_figure
+
+    settings = EvaluationSettings.from_config(evaluation, where="evaluation")
+    oof = pd.concat([read_table(path, keep_default_na=False) for path in oof_tsvs], ignore_index=True)
+    scored = scored_oof(oof, classes)
+    metrics = crossval_metrics(
+        scored,
+        classes=classes,
+        positive_class=positive_class,
+        threshold=threshold,
+        how=slide_score,
+        settings=settings,
+    )
+    metrics.insert(0, "dataset", dataset)
+    write_table(metrics, metrics_tsv)
+    write_table(oof, oof_tsv)
+    fold_roc_figure(
+        scored,
+        positive_class=positive_class,
+        title=f"{dataset}: {len(oof_tsvs)}-fold cross-validation, out-of-fold {unit(scored)}",
+        path=roc_png,
+    )
     return metrics
 
 
@@ -133,6 +177,7 @@ def dataset_page(
     confusion_tsv: str,
     split_tsv: str,
     leakage_json: str,
+    crossval_tsvs: Sequence[str],
     out_html: str,
 ) -> None:
     """Rule ``dataset_page``: a dataset's or cohort's numbers as one HTML page the report shows inline."""
@@ -155,10 +200,27 @@ def dataset_page(
         sections += [heading("One-vs-rest AUC per class"), table(with_intervals(class_auc))]
     confusion = read_table(confusion_tsv)
     sections += [heading("Confusion (rows: true class; columns: most probable class)"), table(confusion)]
+    if crossval_tsvs:
+        crossval = read_table(crossval_tsvs[0])
+        folds = crossval.loc[~crossval["fold"].astype(str).isin(["pooled", "mean"]), "fold"].nunique()
+        sections += [
+            heading(f"{folds}-fold cross-validation: out-of-fold predictions of unseen patients"),
+            table(with_intervals(crossval.drop(columns="dataset"))),
+            paragraph(
+                "Rows per fold and pooled: 95% CIs from resampling patients; row mean: the mean of the "
+                "folds, the standard deviation across folds (columns _sd) and the 95% t-interval of the "
+                "mean. Each fold model stopped early on its own fold, so these lean optimistic; the test "
+                "split's figures above come from the deployed model, on patients no fold model trained "
+                "or stopped on.",
+                "note",
+            ),
+        ]
     items = read_table(items_tsv, keep_default_na=False)
     sections += [heading("Per slide (or image)"), table(items)]
     splits = read_table(split_tsv, keep_default_na=False)
-    shown = [c for c in ("item", "patient_id", "label", "tiles", "group", "split", "fold") if c in splits]
+    shown = [
+        c for c in ("item", "patient_id", "site", "label", "tiles", "group", "split", "fold") if c in splits
+    ]
     leakage = read_json(leakage_json)
     verdict = "passed" if leakage.get("ok") else "FAILED"
     balance = splits.groupby(["split", "label"]).size().unstack(fill_value=0)

@@ -1,0 +1,21 @@
+"""Rule train_fold: one fold's model, trained on the other folds, and its out-of-fold predictions."""
+
+from slidesnake.rules import run
+from slidesnake.rules.model import train_fold
+
+run(
+    snakemake,
+    train_fold,
+    dataset=snakemake.wildcards.dataset,
+    fold=int(snakemake.wildcards.fold),
+    entries_tsv=snakemake.input.entries,
+    classes=snakemake.params.classes,
+    model=snakemake.params.model,
+    image_size=snakemake.params.image_size,
+    mpp=snakemake.params.mpp,
+    model_path=snakemake.output.model,
+    history_tsv=snakemake.output.history,
+    config_json=snakemake.output.config,
+    oof_tsv=snakemake.output.oof,
+    threads=snakemake.params.tf_threads,
+)

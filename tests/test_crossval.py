@@ -1,0 +1,113 @@
+"""Cross-validation run for real: site_a of the demo with ``splits: folds: 3``, through Snakemake."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_workflow import make_workdir, snakemake
+
+from slidesnake.demo import demo_sheet, write_demo_slide
+
+pytestmark = pytest.mark.workflow
+FOLDS = 3
+LABELS = {
+    "source": "annotations",
+    "classes": ["normal", "tumor"],
+    "annotation_classes": {"Tumor": "tumor"},
+    "unannotated": "normal",
+}
+SPLITS = {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}, "folds": FOLDS}
+
+
+def _sheet(folder, sites=None):
+    demo = demo_sheet(folder)
+    demo = demo[demo["dataset"] == "site_a"].copy()
+    for row in demo.itertuples():
+        write_demo_slide(row.path, row.annotations, row.slide_id, "site_a", small=True)
+    if sites:
+        demo["site"] = demo["patient_id"].map(sites)
+    demo.to_csv(folder / "slides.tsv", sep="\t", index=False)
+    return folder / "slides.tsv"
+
+
+def _workdir(folder, sheet, **splits):
+    dataset = {"labels": LABELS, "positive_class": "tumor"}
+    return make_workdir(folder, sheet, datasets={"site_a": dataset}, cohorts={}, splits=SPLITS | splits)
+
+
+@pytest.fixture(scope="module")
+def crossval_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crossval")
+    workdir = _workdir(folder / "study", _sheet(folder))
+    done = snakemake(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir / "results"
+
+
+def test_one_model_per_fold_and_an_ensemble_deployed(crossval_run):
+    models = crossval_run / "models" / "site_a"
+    for fold in range(FOLDS):
+        config = json.loads((models / "folds" / str(fold) / "config.json").read_text())
+        assert config["fold"] == fold and config["train_items"] > 0 and config["val_items"] > 0
+    deployed = json.loads((models / "config.json").read_text())
+    assert deployed["deploy"] == "ensemble" and len(deployed["folds"]) == FOLDS
+    with zipfile.ZipFile(models / "model.keras") as saved:
+        layers = json.loads(saved.read("config.json"))["config"]["layers"]
+    assert [layer["name"] for layer in layers if layer["name"].startswith("fold_")] == [
+        "fold_0",
+        "fold_1",
+        "fold_2",
+    ]
+    history = pd.read_csv(models / "history.tsv", sep="\t")
+    assert sorted(history["fold"].unique()) == list(range(FOLDS))
+    assert (crossval_run / "maps" / "A01.zarr").is_dir()  # slides are mapped by the ensemble
+
+
+def test_out_of_fold_predictions_cover_every_development_entry_once(crossval_run):
+    entries = pd.read_csv(crossval_run / "entries" / "site_a.tsv", sep="\t")
+    oof = pd.read_csv(crossval_run / "crossval" / "site_a" / "oof.tsv", sep="\t")
+    development = entries[entries["split"] != "test"]
+    keys = ["item", "row", "col"]
+    assert not oof.duplicated(keys).any()
+    assert sorted(map(tuple, oof[keys].to_numpy())) == sorted(map(tuple, development[keys].to_numpy()))
+    assert set(oof["item"]) & set(entries.loc[entries["split"] == "test", "item"]) == set()
+    np.testing.assert_allclose(oof[["p_normal", "p_tumor"]].sum(axis=1), 1.0, atol=1e-5)
+    splits = pd.read_csv(crossval_run / "splits" / "site_a.tsv", sep="\t")
+    fold_of = dict(zip(splits["item"], splits["fold"], strict=True))
+    assert (oof["fold"] == oof["item"].map(fold_of)).all()  # each entry predicted by its fold's model
+    assert (splits.groupby("patient_id")["fold"].nunique() == 1).all()
+
+
+def test_metrics_per_fold_pooled_and_across_folds(crossval_run):
+    metrics = pd.read_csv(crossval_run / "crossval" / "site_a" / "metrics.tsv", sep="\t", dtype={"fold": str})
+    tiles = metrics[metrics["level"] == "tile"].set_index("fold")
+    assert list(tiles.index) == ["0", "1", "2", "pooled", "mean"]
+    assert {"auc_ci_low", "auc_ci_high", "accuracy_sd", "balanced_accuracy_ci_low"} <= set(metrics.columns)
+    folds = tiles.loc[["0", "1", "2"], "accuracy"]
+    assert tiles.at["mean", "accuracy"] == pytest.approx(folds.mean(), abs=1e-4)
+    assert tiles.at["mean", "accuracy_sd"] == pytest.approx(folds.std(ddof=1), abs=1e-4)
+    assert (
+        tiles.at["mean", "accuracy_ci_low"]
+        <= tiles.at["mean", "accuracy"]
+        <= tiles.at["mean", "accuracy_ci_high"]
+    )
+    assert tiles.at["pooled", "n"] == tiles.loc[["0", "1", "2"], "n"].sum()
+    pooled = tiles.loc["pooled"]
+    assert pooled["auc_ci_low"] <= pooled["auc"] <= pooled["auc_ci_high"]
+    assert set(metrics["level"]) == {"tile", "slide", "patient"}
+    slides = metrics[metrics["level"] == "slide"].set_index("fold")
+    assert np.isnan(slides.at["mean", "auc"]) == np.isnan(slides.at["mean", "auc_ci_low"])
+    page = (crossval_run / "reports" / "site_a" / "summary.html").read_text()
+    assert "3-fold cross-validation" in page
+    assert (crossval_run / "crossval" / "site_a" / "roc.png").stat().st_size > 10_000
+
+
+def test_fewer_sites_than_folds_stops_before_any_job(tmp_path):
+    sheet = _sheet(tmp_path, sites={"PA1": "north", "PA2": "north", "PA3": "south", "PA4": "south"})
+    done = snakemake(_workdir(tmp_path / "study", sheet, site_column="site"), "-n")
+    assert done.returncode != 0
+    said = done.stdout + done.stderr  # a dry run prints its errors on stdout
+    assert "dataset 'site_a' has 2 site(s) ['north', 'south'] in column 'site' for 3 folds" in said
+    assert not (tmp_path / "study" / "results").exists()
