@@ -68,3 +68,7 @@ def listing(where: str, problems: list[str], cap: int = 20) -> str:
 
 class ClusterError(SlidesnakeError):
     """A cluster the workflow cannot run on as configured (e.g. SLURM without accounting and sacct)."""
+
+
+class StainError(SlidesnakeError):
+    """A stain normalization target that cannot be fitted (e.g. reference images without tissue)."""
