@@ -10,6 +10,8 @@ run(
     thumbnails=snakemake.input.thumbnails,
     masks=snakemake.input.masks,
     performance_tsv=snakemake.input.performance,
+    cross_site_tsvs=snakemake.input.cross_site,
+    cross_site_pngs=snakemake.input.cross_site_figure,
     provenance_json=snakemake.input.provenance,
     datasets=snakemake.params.datasets,
     cohorts=snakemake.params.cohorts,

@@ -109,7 +109,7 @@ def test_tile_dataset_streams_the_stored_pixels(store):
 def test_training_is_deterministic_and_predictions_are_probabilities(store):
     path, entries = store
     labels = (entries["col"] >= 5).to_numpy().astype(int)
-    augment = AugmentSettings(flips=True, rotations=True, color_jitter=0.05)
+    augment = AugmentSettings(flips=True, rotations=True, color_jitter=0.05, hed_scale=0.1, hed_shift=0.02)
     two_epochs = settings(epochs=2, learning_rate=1e-3)
     histories, predictions = [], []
     for _ in range(2):
@@ -188,3 +188,46 @@ def test_whole_slide_prediction_read_shard_by_shard_equals_the_tile_pipeline(tmp
     expected = predict_probabilities(model, tiles(path, entries, 64))
     found = _store_probabilities(model, TileStore(path), entries)
     np.testing.assert_allclose(found, expected, atol=1e-5)
+
+
+def test_hed_augmentation_in_the_pipeline_is_seeded_and_changes_the_stain(store):
+    path, entries = store
+    hed = AugmentSettings(flips=False, rotations=False, color_jitter=0.0, hed_scale=0.2, hed_shift=0.02)
+    off = AugmentSettings(flips=False, rotations=False, color_jitter=0.0, hed_scale=0.0, hed_shift=0.0)
+
+    def first_epoch(augment, seed):
+        batches = tiles(path, entries, 8, np.zeros(len(entries), int), shuffle_seed=seed, augment=augment)
+        return np.concatenate([b[0].numpy() for b in batches])
+
+    same, again, other = first_epoch(hed, 3), first_epoch(hed, 3), first_epoch(hed, 4)
+    np.testing.assert_array_equal(same, again)
+    plain = first_epoch(off, 3)
+    assert np.isfinite(same).all() and same.min() >= 0 and same.max() <= 255
+    assert np.abs(same - plain).mean() > 1.0  # the stain really moved
+    assert np.abs(same - plain).mean() < 25.0  # ... and did not explode
+    assert not np.array_equal(np.sort(same.ravel()), np.sort(other.ravel()))
+
+
+def test_a_model_loaded_from_disk_normalizes_as_in_training(tmp_path):
+    import keras
+    from PIL import Image
+
+    from conftest import SHARED
+    from slidesnake.stain import fit_target, normalize
+
+    folder = SHARED / "tiles" / "kather2016-texture" / "01_TUMOR"
+    raw = [np.asarray(Image.open(f).convert("RGB"))[:64, :64] for f in sorted(folder.iterdir())[:6]]
+    target = fit_target(raw[:3], "macenko")
+    model = build_model(SMALL, tile_size=64, classes=["normal", "tumor"], stain=target)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    batch = np.stack(raw).astype(np.float32)
+    expected = np.stack([normalize(tile, target) for tile in raw]).astype(np.float32)
+    assert np.abs(expected - batch).mean() > 0.5  # normalization changes these tiles
+    for candidate in (model, loaded):
+        np.testing.assert_array_equal(candidate.get_layer("stain")(batch).numpy(), expected)
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-6)
+    stripped = keras.Model(model.get_layer("stain").output, model.output)  # the same model after the layer
+    np.testing.assert_allclose(
+        loaded.predict(batch, verbose=0), stripped.predict(expected, verbose=0), atol=1e-5
+    )

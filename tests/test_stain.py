@@ -110,3 +110,11 @@ def test_hed_augmentation_is_deterministic_per_seed_and_bounded():
     assert first.dtype == np.uint8 and first.shape == tile.shape
     assert np.abs(first.astype(int) - tile).mean() < 40
     assert (hed_augment(tile, np.random.default_rng(7), scale=0, shift=0) == tile).all()
+
+
+def test_hed_augmentation_leaves_background_white(sites):
+    tile = sites["site_a"].copy()
+    tile[:, :256] = 243  # slide glass beside the tissue
+    changed = hed_augment(tile, np.random.default_rng(3), scale=0.2, shift=0.05).astype(int)
+    assert np.abs(changed[:, :200] - 243).max() <= 5  # scaled a little, never tinted
+    assert np.abs(changed[:, 300:] - tile[:, 300:]).mean() > 2  # the tissue's stain did move

@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT, SCHEMA, validated_config
 from slidesnake.config import validate_config
 from slidesnake.errors import StudyError
-from slidesnake.settings import model_settings
+from slidesnake.settings import model_settings, stain_label
 from slidesnake.study import SHEET_COLUMNS, check_sheet, read_sheet
 
 HEADER = "slide_id\tpatient_id\tdataset\tpath\tannotations"
@@ -107,6 +107,18 @@ def test_read_sheet_keeps_a_hash_inside_a_path(tmp_path):
 
 def test_a_good_sheet_passes(tmp_path, config):
     check_sheet(_sheet(tmp_path, GOOD_ROWS), config)
+
+
+def test_a_missing_stain_reference_is_named_before_any_job(tmp_path, config):
+    config["datasets"]["site_a"]["model"] = {"stain": {"normalization": "macenko", "reference": "ref/"}}
+    config["cohorts"]["site_b_by_model_a_macenko"]["variant"]["stain"]["reference"] = str(tmp_path)  # exists
+    config["cohorts"]["site_a_by_model_b_macenko"]["variant"]["stain"]["reference"] = "none.png"
+    with pytest.raises(StudyError) as caught:
+        check_sheet(_sheet(tmp_path, GOOD_ROWS), config)
+    lines = str(caught.value).splitlines()[1:]
+    assert len(lines) == 2
+    assert "config 'datasets: site_a: model: stain: reference': no such file or folder ref/" in lines[0]
+    assert "'cohorts: site_a_by_model_b_macenko: variant: stain: reference'" in lines[1]
 
 
 def test_missing_required_column(tmp_path, config):
@@ -281,10 +293,18 @@ def test_model_settings_merge_dataset_overrides_over_defaults(config):
     merged = model_settings(config, "site_b")
     assert merged.backbone == "resnet50" and merged.epochs == 2
     assert merged.augment.color_jitter == 0.3 and merged.augment.flips == config["model"]["augment"]["flips"]
-    for key in set(config["model"]) - {"backbone", "epochs", "augment"}:
+    for key in set(config["model"]) - {"backbone", "epochs", "augment", "stain"}:
         assert getattr(merged, key) == config["model"][key]
+    # a cohort's variant changes single keys on top of the dataset's, nested ones key by key
+    variant = model_settings(config, "site_b", variant={"stain": {"normalization": "macenko"}, "epochs": 3})
+    assert variant.stain.normalization == "macenko" and variant.stain.reference is None
+    assert variant.epochs == 3 and variant.backbone == "resnet50" and variant.augment.color_jitter == 0.3
+    assert stain_label(variant) == "macenko" and stain_label(merged) == "none"
+    hed = model_settings(config, "site_b", variant={"augment": {"hed_scale": 0.2}})
+    assert stain_label(hed) == "hed" and hed.augment.color_jitter == 0.3
     # the defaults and the other dataset are untouched
     assert config["model"]["backbone"] == "small_cnn" and config["model"]["augment"]["color_jitter"] == 0.05
+    assert config["model"]["stain"]["normalization"] == "none"
     assert model_settings(config, "site_a").to_dict() == config["model"]
 
 
@@ -294,7 +314,14 @@ def test_validation_fills_in_every_default_from_the_schema():
     }
     validate_config(config, SCHEMA)
     assert config["tiling"] == {"tile_size": 128, "compressor": "zstd", "jpeg_quality": 90}
-    assert config["model"]["augment"] == {"flips": True, "rotations": True, "color_jitter": 0.05}
+    assert config["model"]["augment"] == {
+        "flips": True,
+        "rotations": True,
+        "color_jitter": 0.05,
+        "hed_scale": 0.0,
+        "hed_shift": 0.0,
+    }
+    assert config["model"]["stain"] == {"normalization": "none", "reference": None}
     assert config["datasets"]["d"]["env"] == "tensorflow-cpu"
     assert config["datasets"]["d"]["labels"]["unannotated"] is None
 

@@ -167,9 +167,31 @@ def test_external_cohort_is_evaluated_with_confidence_intervals(study_run):
     assert leakage["ok"] and leakage["model"] == "site_a" and leakage["model_slides_compared"] == 6
     performance = pd.read_csv(reports / "performance.tsv", sep="\t")
     assert set(performance["validation"]) == {"internal", "external"}
-    assert set(performance["evaluated_on"]) == {"site_a", "site_b", "site_b_by_model_a"}
-    external = performance[performance["evaluated_on"] == "site_b_by_model_a"]
+    variants = {"site_b_by_model_a_macenko", "site_b_by_model_a_hed"}
+    assert set(performance["evaluated_on"]) == {"site_a", "site_b", "site_b_by_model_a"} | variants
+    external = performance[performance["evaluated_on"].str.startswith("site_b_by_model_a")]
     assert set(external["model"]) == {"site_a"}
+
+
+def test_cross_site_table_compares_the_stain_settings_of_a_model(study_run):
+    results = study_run / "results"
+    table = pd.read_csv(results / "reports" / "cross_site.tsv", sep="\t")
+    for column in ("model", "cohort", "stain", "auc", "auc_ci_low", "auc_ci_high", "balanced_accuracy"):
+        assert column in table
+    assert len(table) == 3 and set(table["model"]) == {"site_a"} and set(table["cohort"]) == {"site_b"}
+    assert sorted(table["stain"]) == ["hed", "macenko", "none"]
+    assert (table["auc_ci_low"] <= table["auc"]).all() and (table["auc"] <= table["auc_ci_high"]).all()
+    assert (table["auc"] > 0.7).all() and (table["n"] > 100).all()
+    # each variant is its own model, trained with its settings; normalization travels in the model
+    base = json.loads((results / "models" / "site_a" / "config.json").read_text())
+    variants = results / "models" / "site_a" / "variants"
+    macenko = json.loads((variants / "site_b_by_model_a_macenko" / "config.json").read_text())
+    hed = json.loads((variants / "site_b_by_model_a_hed" / "config.json").read_text())
+    assert base["stain_target"] is None and hed["stain_target"] is None
+    assert macenko["stain_target"]["method"] == "macenko" and len(macenko["stain_target"]["stains"]) == 2
+    assert hed["model"]["augment"]["hed_scale"] == 0.2 and base["model"]["augment"]["hed_scale"] == 0
+    assert macenko["slide_splits"] == base["slide_splits"]  # trained on the same patients
+    assert Image.open(results / "reports" / "cross_site.png").size[0] > 400
 
 
 def test_every_slide_has_its_exports(study_run):
@@ -257,6 +279,8 @@ def test_study_report_shows_numbers_qc_and_reviewable_heatmaps(study_run):
     summary = summary.decode()
     assert mime == "text/html" and "Every model on every held-out set" in summary
     assert "site_b_by_model_a" in summary and "external" in summary
+    assert "Cross-site: each model at a site it never saw" in summary and "macenko" in summary
+    assert "results/reports/cross_site.png" in embedded
     assert re.search(r"\d\.\d{3} \(\d\.\d{3}-\d\.\d{3}\)", summary)  # a value with its 95% CI
     assert "patient(s); its metrics and intervals say little" in summary  # the demo's 1-patient test split
     page = embedded["results/reports/site_a/summary.html"][1].decode()
@@ -275,7 +299,7 @@ def test_study_report_shows_numbers_qc_and_reviewable_heatmaps(study_run):
     assert mime == "image/jpeg" and image.shape[1] == 1100 and len(heatmap) < 200_000
     blue = ((image[..., 2] - np.maximum(image[..., 0], image[..., 1])) > 120).sum()  # far bluer than H&E
     assert blue > 150, blue
-    assert "results/tiles/A01.zarr" not in embedded and len(embedded) < 80
+    assert "results/tiles/A01.zarr" not in embedded and len(embedded) < 100
 
 
 def test_default_config_dry_run_and_lint():

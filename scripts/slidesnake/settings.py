@@ -25,6 +25,7 @@ LabelSource = Literal["annotations", "slide", "patches"]
 Duplicates = Literal["merge", "error"]
 Deploy = Literal["ensemble", "refit"]
 SlideScore = Literal["top_decile_mean", "mean", "max"]
+Normalization = Literal["none", "macenko", "reinhard"]
 
 
 class _Settings:
@@ -227,11 +228,32 @@ class PatchSettings(_Settings):
 
 @dataclass(frozen=True, kw_only=True)
 class AugmentSettings(_Settings):
-    """Training-time augmentation: flips, 90-degree rotations, colour jitter (0-1 strength)."""
+    """Training-time augmentation: flips, 90-degree rotations, colour jitter (0-1 strength), and stain
+    augmentation in HED space (per-channel scale ``U(1 - hed_scale, 1 + hed_scale)`` and shift
+    ``U(-hed_shift, hed_shift)``, Tellez et al. 2019; 0 and 0: off).
+    """
 
     flips: bool
     rotations: bool
     color_jitter: float
+    hed_scale: float
+    hed_shift: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StainSettings(_Settings):
+    """Stain normalization of a dataset's tiles, part of its saved model (config ``model: stain``).
+
+    Attributes
+    ----------
+    normalization : {'none', 'macenko', 'reinhard'}
+        The method (see :mod:`slidesnake.stain`).
+    reference : str or None
+        An image file or a folder of image tiles to fit the target on; None: the training split's tiles.
+    """
+
+    normalization: Normalization
+    reference: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,6 +284,7 @@ class ModelSettings(_Settings):
         Early stopping on validation loss; the best epoch's weights are kept.
     class_weight : 'balanced' or None
     augment : AugmentSettings or None
+    stain : StainSettings
     seed : int
     """
 
@@ -280,6 +303,7 @@ class ModelSettings(_Settings):
     patience: int
     class_weight: Literal["balanced"] | None
     augment: AugmentSettings | None
+    stain: StainSettings
     seed: int
 
     def to_dict(self) -> dict:
@@ -314,10 +338,12 @@ class EvaluationSettings(_Settings):
     seed: int
 
 
-def model_settings(config: Mapping[str, Any], dataset: str) -> ModelSettings:
+def model_settings(
+    config: Mapping[str, Any], dataset: str, *, variant: Mapping[str, Any] | None = None
+) -> ModelSettings:
     """The dataset's model settings: the config's ``model`` updated by the dataset's ``model``.
 
-    Nested settings (``augment``) are merged key by key; the config is not modified.
+    Nested settings (``augment``, ``stain``) are merged key by key; the config is not modified.
 
     Parameters
     ----------
@@ -325,6 +351,8 @@ def model_settings(config: Mapping[str, Any], dataset: str) -> ModelSettings:
         The validated workflow config.
     dataset : str
         A key of ``config['datasets']``.
+    variant : Mapping, optional
+        A cohort's ``variant``: settings changed on top of the dataset's (a variant model).
 
     Returns
     -------
@@ -334,9 +362,19 @@ def model_settings(config: Mapping[str, Any], dataset: str) -> ModelSettings:
     merged = {
         key: dict(value) if isinstance(value, Mapping) else value for key, value in config["model"].items()
     }
-    for key, value in config["datasets"][dataset].get("model", {}).items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key].update(value)
-        else:
-            merged[key] = value
+    for changes in (config["datasets"][dataset].get("model", {}), variant or {}):
+        for key, value in changes.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
     return ModelSettings.from_config(merged, where=f"datasets: {dataset}: model")
+
+
+def stain_label(settings: ModelSettings) -> str:
+    """What a model does about stain, in a word: its normalization and/or ``hed`` augmentation, or none."""
+    parts = [] if settings.stain.normalization == "none" else [settings.stain.normalization]
+    augment = settings.augment
+    if augment is not None and (augment.hed_scale > 0 or augment.hed_shift > 0):
+        parts.append("hed")
+    return "+".join(parts) or "none"

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from PIL import Image
 from skimage.color import hed2rgb, lab2rgb, rgb2hed, rgb2lab
 
 from .errors import StainError
@@ -164,6 +166,37 @@ def fit_target(tiles: Iterable[np.ndarray], method: StainMethod) -> StainTarget:
     )
 
 
+#: Image files a reference folder's tiles are read from.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def read_reference(path: str | Path) -> list[np.ndarray]:
+    """The reference tiles of config ``model: stain: reference``: one image file, or a folder's images.
+
+    Raises
+    ------
+    StainError
+        When the path is missing, holds no image, or an image cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        files = [path] if path.is_file() else []
+    if not files:
+        msg = f"config 'model: stain: reference': no image file at {path}"
+        raise StainError(msg)
+    tiles = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                tiles.append(np.asarray(image.convert("RGB")))
+        except OSError as error:
+            msg = f"config 'model: stain: reference': cannot read {file}: {error}"
+            raise StainError(msg) from error
+    return tiles
+
+
 def _tissue_lab(pixels: np.ndarray) -> np.ndarray | None:
     """(pixel, channel) Lab of the non-white pixels of (pixel, 3) RGB values; None if too few."""
     lab = rgb2lab(pixels.reshape(-1, 1, 3)).reshape(-1, 3)
@@ -233,7 +266,9 @@ def hed_augment(tile: np.ndarray, rng: np.random.Generator, *, scale: float, shi
         Draws ``alpha ~ U(1 - scale, 1 + scale)`` and ``beta ~ U(-shift, shift)`` per channel; the same
         generator state gives the same result.
     scale, shift : float
-        The ranges (e.g. 0.05 and 0.05, the paper's "HED-light"; 0 and 0 return the tile).
+        The ranges (0 and 0 return the tile). The shift is in scikit-image's HED units, where tissue's
+        H and E are about 0.02-0.15, so 0.01-0.05 is already strong; it fades out over background
+        (the tissue ramp of normalization), so white stays white.
 
     Returns
     -------
@@ -246,5 +281,7 @@ def hed_augment(tile: np.ndarray, rng: np.random.Generator, *, scale: float, shi
     if scale == 0 and shift == 0:
         return tile
     hed = rgb2hed(tile)
-    rgb = hed2rgb(hed * alpha + beta)
+    od = optical_density(tile.reshape(-1, 3)).min(axis=1).reshape(tile.shape[:2])
+    tissue = _ramp(od, OD_THRESHOLD / 2, 1.5 * OD_THRESHOLD)[..., None]  # background is not tinted
+    rgb = hed2rgb(hed * alpha + beta * tissue)
     return np.clip(np.nan_to_num(rgb, nan=1.0) * 255.0, 0, 255).round().astype(np.uint8)

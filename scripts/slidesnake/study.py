@@ -126,12 +126,30 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
     for dataset, cfg in datasets.items():
         problems += _dataset_problems(sheet, dataset, cfg)
     problems += _site_problems(sheet, config)
+    problems += _stain_reference_problems(config)
     for cohort, cfg in cohorts.items():
         if not cfg["slides"]:
             problems += _dataset_problems(sheet, cohort, cfg, "cohort")
     problems += _missing_files(sheet, config.get("demo_dir"))
     if problems:
         raise StudyError(listing(sheet_path, problems))
+
+
+def _stain_reference_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every ``model: stain: reference`` (of the defaults, a dataset or a cohort's variant) exists."""
+    places = [("model", config.get("model", {}))]
+    places += [
+        (f"datasets: {d}: model", cfg.get("model", {})) for d, cfg in config.get("datasets", {}).items()
+    ]
+    places += [
+        (f"cohorts: {c}: variant", cfg.get("variant") or {}) for c, cfg in config.get("cohorts", {}).items()
+    ]
+    problems = []
+    for key, settings in places:
+        reference = (settings.get("stain") or {}).get("reference")
+        if reference and not Path(reference).exists():
+            problems.append(f"config '{key}: stain: reference': no such file or folder {reference}")
+    return problems
 
 
 def _site_problems(sheet: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:

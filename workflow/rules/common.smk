@@ -21,7 +21,7 @@ from slidesnake.codehash import code_version as script_version  # noqa: E402
 from slidesnake.errors import ClusterError  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
 from slidesnake.provenance import log_run, run_state  # noqa: E402
-from slidesnake.settings import model_settings  # noqa: E402
+from slidesnake.settings import model_settings, stain_label  # noqa: E402
 from slidesnake.study import (
     SLIDE_ID,
     check_sheet,
@@ -57,6 +57,14 @@ ENSEMBLE_DATASETS = (
     CROSSVAL_DATASETS if config["splits"]["deploy"] == "ensemble" else []
 )
 TRAINED_DATASETS = [d for d in DATASETS if d not in ENSEMBLE_DATASETS]
+# cohorts predicted by a variant of their dataset's model (cohort variant: settings changed, e.g. stain)
+VARIANT_COHORTS = [c for c in COHORTS if config["cohorts"][c]["variant"]]
+# one dataset's slides through another dataset's model: the cross-site table, by stain setting
+CROSS_SITE_COHORTS = [
+    c
+    for c in EXTERNAL_COHORTS
+    if config["cohorts"][c]["slides"] != config["cohorts"][c]["model"]
+]
 
 
 SCRIPTS = Path(workflow.basedir).parent / "scripts"
@@ -147,8 +155,32 @@ def per_slide(pattern):
 
 
 def model_dir(wildcards):
-    """The folder of the model that predicts the rule's slides (or cohort)."""
-    return f"results/models/{model_of(config, name_of(wildcards))}"
+    """The folder of the model that predicts the rule's slides (or cohort): its dataset's model, or the
+    cohort's variant of it.
+    """
+    name = name_of(wildcards)
+    if name in VARIANT_COHORTS:
+        return f"results/models/{model_of(config, name)}/variants/{name}"
+    return f"results/models/{model_of(config, name)}"
+
+
+def cohort_settings(cohort):
+    """The model settings of the model that predicts a cohort (its variant's, if it has one)."""
+    cfg = config["cohorts"][cohort]
+    return model_settings(config, cfg["model"], variant=cfg["variant"])
+
+
+def cross_site_rows():
+    """The cross-site cohorts: name, model, slides' dataset and the model's stain setting."""
+    return [
+        {
+            "cohort": cohort,
+            "model": config["cohorts"][cohort]["model"],
+            "slides": config["cohorts"][cohort]["slides"],
+            "stain": stain_label(cohort_settings(cohort)),
+        }
+        for cohort in CROSS_SITE_COHORTS
+    ]
 
 
 def annotation_file(slide):
@@ -299,7 +331,8 @@ def study_cohorts():
         rows.append(
             {
                 "cohort": name,
-                "model": cfg["model"],
+                "model": cfg["model"] + (" (variant)" if cfg["variant"] else ""),
+                "stain": stain_label(cohort_settings(name)),
                 "slides": (
                     f"those of dataset {cfg['slides']}"
                     if cfg["slides"]

@@ -1,4 +1,5 @@
 # Stage 6: one model per dataset (in the dataset's own conda env), and a t-SNE of its features.
+# A cohort with a variant (settings changed, e.g. stain) is predicted by its own variant of the model.
 # With splits: folds >= 2: one model per fold (out-of-fold predictions of its held-out patients), and the
 # deployed model is their ensemble (deploy: ensemble) or the train rule's model (deploy: refit).
 # train and tsne take the entries table only (it depends on every tile store): a rule that every
@@ -34,6 +35,37 @@ rule train:
         mpp=model_geometry,
     script:
         "../../scripts/train.py"
+
+
+rule train_variant:
+    input:
+        entries="results/entries/{dataset}.tsv",
+    output:
+        model="results/models/{dataset}/variants/{cohort}/model.keras",
+        history="results/models/{dataset}/variants/{cohort}/history.tsv",
+        config="results/models/{dataset}/variants/{cohort}/config.json",
+    log:
+        "results/logs/train_variant/{dataset}/{cohort}.log",
+    benchmark:
+        "results/benchmarks/train_variant/{dataset}/{cohort}.tsv"
+    wildcard_constraints:
+        cohort=alternatives(VARIANT_COHORTS),
+    conda:
+        model_env
+    threads: config["tf_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=model_gpus,
+    params:
+        code=code_version("train_variant"),
+        tf_threads=config["tf_threads"],
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        model=lambda wildcards: cohort_settings(wildcards.cohort).to_dict(),
+        image_size=image_size,
+        mpp=model_geometry,
+    script:
+        "../../scripts/train_variant.py"
 
 
 rule train_fold:

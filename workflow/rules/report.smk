@@ -88,6 +88,33 @@ rule crossval:
         "../../scripts/crossval.py"
 
 
+rule cross_site:
+    input:
+        metrics=expand(
+            "results/reports/{cohort}/metrics.tsv", cohort=CROSS_SITE_COHORTS
+        ),
+    output:
+        table="results/reports/cross_site.tsv",
+        figure=report(
+            "results/reports/cross_site.png",
+            caption="../report/cross_site.rst",
+            category="1. Study summary",
+        ),
+    log:
+        "results/logs/cross_site.log",
+    conda:
+        "../../envs/slidesnake.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code_version("cross_site"),
+        cohorts=cross_site_rows(),
+    script:
+        "../../scripts/cross_site.py"
+
+
 rule performance:
     input:
         metrics=expand("results/reports/{name}/metrics.tsv", name=EVALUATED),
@@ -152,6 +179,10 @@ rule study_pages:
         thumbnails=expand("results/slides/{slide}/thumbnail.png", slide=SLIDES),
         masks=expand("results/slides/{slide}/tissue_mask.png", slide=SLIDES),
         performance="results/reports/performance.tsv",
+        cross_site=["results/reports/cross_site.tsv"] if CROSS_SITE_COHORTS else [],
+        cross_site_figure=(
+            ["results/reports/cross_site.png"] if CROSS_SITE_COHORTS else []
+        ),
         provenance="results/provenance.json",
     output:
         summary=report(

@@ -1,4 +1,5 @@
-"""Build classifiers of uint8 RGB tiles from a configurable backbone; resizing and preprocessing inside."""
+"""Build classifiers of uint8 RGB tiles from a configurable backbone; stain normalization, resizing and
+preprocessing inside."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import get_args
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ..errors import ModelError  # noqa: E402
 from ..settings import Backbone, ModelSettings  # noqa: E402
+from ..stain import StainTarget, normalize  # noqa: E402
 
 #: Backbone name -> (keras.applications constructor, input preprocessing: "tf" maps 0-255 to -1..1,
 #: "caffe" is BGR minus the ImageNet mean, "raw" leaves 0-255 to the model's own layers).
@@ -38,6 +41,52 @@ class CaffePreprocess(keras.layers.Layer):
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:  # noqa: D102
         return inputs[..., ::-1] - tf.constant([103.939, 116.779, 123.68], dtype=inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package="slidesnake")
+class StainNormalization(keras.layers.Layer):
+    """Each tile's stain normalized to a fitted target (:func:`slidesnake.stain.normalize`), in the model.
+
+    The first layer of a model whose dataset sets ``model: stain: normalization``: training and
+    every prediction see the same normalization, and the saved model (its target in the layer's
+    config) still takes raw 0-255 tiles. It runs NumPy (scikit-image) code, so the model is not
+    compiled with XLA.
+
+    Parameters
+    ----------
+    target : dict
+        :meth:`slidesnake.stain.StainTarget.to_dict` of the target.
+    """
+
+    def __init__(self, target: dict, **kwargs) -> None:
+        kwargs["trainable"] = False  # nothing to learn
+        super().__init__(**kwargs)
+        self.target = dict(target)
+        self.supports_jit = False
+        self._target = StainTarget.from_dict(self.target)
+
+    def _normalize(self, batch: np.ndarray) -> np.ndarray:
+        tiles = np.clip(np.rint(batch), 0, 255).astype(np.uint8)
+        if not len(tiles):
+            return batch.astype(np.float32)
+        return (
+            np.stack([normalize(tile, self._target) for tile in tiles])
+            .astype(np.float32)
+            .reshape(batch.shape)
+        )
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:  # noqa: D102
+        outputs = tf.numpy_function(
+            self._normalize, [tf.cast(inputs, tf.float32)], tf.float32, stateful=False
+        )
+        outputs.set_shape(inputs.shape)
+        return outputs
+
+    def compute_output_spec(self, inputs: keras.KerasTensor) -> keras.KerasTensor:  # noqa: D102
+        return keras.KerasTensor(inputs.shape, dtype="float32")
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "target": self.target}
 
 
 def _preprocessing(kind: str) -> keras.layers.Layer:
@@ -110,10 +159,12 @@ def build_backbone(
     return backbone, preprocessing
 
 
-def build_model(settings: ModelSettings, *, tile_size: int, classes: Sequence[str]) -> keras.Model:
+def build_model(
+    settings: ModelSettings, *, tile_size: int, classes: Sequence[str], stain: StainTarget | None = None
+) -> keras.Model:
     """Build a classifier that takes uint8 RGB tiles (or images) of ``tile_size`` pixels.
 
-    Resizing and input preprocessing are layers of the model, so a saved model
+    Stain normalization, resizing and input preprocessing are layers of the model, so a saved model
     needs no separate preprocessing. A pretrained backbone runs in inference
     mode (its batch-normalisation statistics stay as loaded, also when it is
     unfrozen for fine-tuning).
@@ -127,6 +178,8 @@ def build_model(settings: ModelSettings, *, tile_size: int, classes: Sequence[st
         Side of the tiles as stored.
     classes : sequence of str
         Class names, in output order.
+    stain : StainTarget, optional
+        Normalize each tile to this target first (layer ``stain``, :class:`StainNormalization`).
 
     Returns
     -------
@@ -140,6 +193,8 @@ def build_model(settings: ModelSettings, *, tile_size: int, classes: Sequence[st
     pretrained = settings.weights is not None
     inputs = keras.Input((tile_size, tile_size, 3), name="tile")
     x = inputs
+    if stain is not None:
+        x = StainNormalization(stain.to_dict(), name="stain")(x)
     if input_size != tile_size:
         x = keras.layers.Resizing(input_size, input_size, interpolation="area")(x)
     x = _preprocessing(preprocessing)(x)

@@ -13,6 +13,7 @@ import tensorflow as tf  # noqa: E402
 
 from ..entries import PixelSource  # noqa: E402
 from ..settings import AugmentSettings  # noqa: E402
+from ..stain import hed_augment  # noqa: E402
 
 
 def pipeline(
@@ -36,7 +37,8 @@ def pipeline(
     shuffle_seed : int, optional
         Shuffle the entries with this seed (each epoch reshuffles, reproducibly).
     augment : AugmentSettings, optional
-        Flips, 90-degree rotations and colour jitter, seeded per element.
+        Stain augmentation in HED space, flips, 90-degree rotations and colour jitter, seeded per
+        element (the same seed gives the same batches).
 
     Returns
     -------
@@ -78,11 +80,22 @@ def pipeline(
 
 
 def _augmenter(options: AugmentSettings) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """Flips, 90-degree rotations and colour jitter, seeded per element from one random int64."""
+    """HED stain augmentation, flips, 90-degree rotations and colour jitter, seeded per element from one
+    random int64."""
     jitter = float(options.color_jitter)
+    hed = options.hed_scale > 0 or options.hed_shift > 0
+
+    def stain(pixels: np.ndarray, randomness: np.int64) -> np.ndarray:
+        rng = np.random.default_rng([int(randomness) & (2**63 - 1), 4])
+        tile = hed_augment(pixels.astype(np.uint8), rng, scale=options.hed_scale, shift=options.hed_shift)
+        return tile.astype(np.float32)
 
     def augment(pixels: tf.Tensor, randomness: tf.Tensor) -> tf.Tensor:
         seeds = [tf.stack([randomness, tf.constant(k, tf.int64)]) for k in range(4)]
+        if hed:
+            shape = pixels.shape
+            pixels = tf.numpy_function(stain, [pixels, randomness], tf.float32, stateful=False)
+            pixels.set_shape(shape)
         if options.flips:
             pixels = tf.image.stateless_random_flip_left_right(pixels, seeds[0])
             pixels = tf.image.stateless_random_flip_up_down(pixels, seeds[1])

@@ -263,3 +263,37 @@ def embedding_figure(table: pd.DataFrame, title: str, path: str) -> None:
         ax.set_title(f"by {name or ('slide' if column == 'item' else column)} (marker: split)", fontsize=10)
     fig.suptitle(title)
     save(fig, path)
+
+
+def cross_site_figure(table: pd.DataFrame, *, path: str) -> None:
+    """AUC with its 95% CI of each model at each other site, one marker per stain setting.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`slidesnake.cross_site.cross_site_table`.
+    path : str
+        The PNG written.
+    """
+    pairs = list(dict.fromkeys(zip(table["model"], table["cohort"], strict=True)))
+    stains = list(dict.fromkeys(table["stain"]))
+    fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.9 * max(1, len(pairs))))
+    step = 0.6 / max(1, len(stains))
+    for k, stain in enumerate(stains):
+        part = table[table["stain"] == stain]
+        y = [
+            pairs.index(pair) + (k - (len(stains) - 1) / 2) * step
+            for pair in zip(part["model"], part["cohort"], strict=True)
+        ]
+        value = part["auc"].to_numpy(float)
+        error = np.abs(np.vstack([value - part["auc_ci_low"].to_numpy(float), part["auc_ci_high"] - value]))
+        ax.errorbar(value, y, xerr=np.nan_to_num(error), fmt="o", capsize=3, label=stain)
+    ax.set_yticks(range(len(pairs)), [f"model {m}\non {c}'s slides" for m, c in pairs])
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xlim(0, 1.02)
+    level = table["level"].iloc[0] if len(table) else "tile"
+    ax.set_xlabel(f"{level}-level AUC (95% CI, patient bootstrap)")
+    ax.set_title("Cross-site performance by stain setting")
+    ax.legend(title="stain", loc="lower left", fontsize=8)
+    save(fig, path)

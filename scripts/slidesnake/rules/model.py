@@ -7,12 +7,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..entries import TILE_COLUMNS, is_tiles, pixel_source, read_entries
-from ..errors import ModelError
+from ..entries import TILE_COLUMNS, PixelSource, is_tiles, pixel_source, read_entries
+from ..errors import ModelError, StainError
 from ..io import atomic_path, read_json, read_table, write_json, write_table
-from ..settings import ModelSettings
+from ..settings import ModelSettings, StainSettings
+from ..stain import StainTarget, fit_target, read_reference
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 TSNE_MAX_ENTRIES = 2000
 #: Batch size of prediction and embedding.
 PREDICT_BATCH = 64
+#: A stain target fitted on the training split pools this many of its tiles (drawn at random, seeded).
+STAIN_REFERENCE_TILES = 256
 
 
 def train(
@@ -56,6 +60,21 @@ def train(
         config_json=config_json,
         threads=threads,
     )
+
+
+def train_variant(*, cohort: str, **arguments: Any) -> None:
+    """Rule ``train_variant``: a cohort's variant of a dataset's model (the dataset's settings changed by
+    the cohort's ``variant``, e.g. its stain normalization), trained as :func:`train` trains.
+
+    Parameters
+    ----------
+    cohort : str
+        The cohort the variant predicts.
+    **arguments
+        Those of :func:`train`, ``model`` holding the changed settings.
+    """
+    log.info("variant of %s for cohort %s", arguments["dataset"], cohort)
+    train(**arguments)
 
 
 def train_fold(
@@ -171,7 +190,8 @@ def _fit(
         val_data = pipeline(
             val_source, batch_size=settings.batch_size, labels=val_entries["target"].to_numpy()
         )
-    keras_model = build_model(settings, tile_size=train_source.size, classes=classes)
+    target = _stain_target(settings.stain, train_source, seed=settings.seed, dataset=dataset)
+    keras_model = build_model(settings, tile_size=train_source.size, classes=classes, stain=target)
     history = train_model(keras_model, train_data, val_data, settings=settings, class_weight=class_weight)
     with atomic_path(model_path) as tmp:
         keras_model.save(tmp)  # the temporary name keeps the .keras suffix Keras insists on
@@ -188,11 +208,37 @@ def _fit(
             "val_items": len(val_entries),
             "slide_splits": _slide_splits(entries),
             "class_weight": class_weight,
+            "stain_target": target.to_dict() if target else None,
             "tensorflow": tf.__version__,
         },
         config_json,
     )
     return keras_model
+
+
+def _stain_target(
+    stain: StainSettings, source: PixelSource, *, seed: int, dataset: str
+) -> StainTarget | None:
+    """The target of the dataset's stain normalization, fitted on its reference or its training tiles."""
+    if stain.normalization == "none":
+        return None
+    if stain.reference:
+        tiles = read_reference(stain.reference)
+    else:
+        count = len(source.columns[0])
+        picks = np.sort(
+            np.random.default_rng(seed).choice(count, min(count, STAIN_REFERENCE_TILES), replace=False)
+        )
+        tiles = [source.read(*(column[k] for column in source.columns)) for k in picks]
+    try:
+        target = fit_target(tiles, stain.normalization)
+    except StainError as error:
+        msg = f"dataset {dataset!r}: {error}"
+        raise ModelError(msg) from error
+    log.info(
+        "%s: %s target fitted on %d tiles: %s", dataset, stain.normalization, len(tiles), target.to_dict()
+    )
+    return target
 
 
 def ensemble(

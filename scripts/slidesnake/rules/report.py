@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,10 +15,12 @@ from ..entries import unit
 from ..evaluation import evaluation_tables, read_slide_scores, scored_entries
 from ..io import atomic_path, read_json, read_table, write_table
 from ..metrics import class_aucs, confusion_table
-from ..pages import heading, metric_warnings, page, paragraph, qc_cells, table, with_intervals
+from ..pages import heading, jpeg_tag, metric_warnings, page, paragraph, qc_cells, table, with_intervals
 from ..plots.evaluation import confusion_figure, roc_figure, training_curves_figure
 from ..provenance import write_provenance
 from ..settings import EvaluationSettings
+
+log = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -131,6 +134,33 @@ def crossval(
     return metrics
 
 
+def cross_site(
+    *, metrics_tsvs: Sequence[str], cohorts: Sequence[Mapping[str, Any]], table_tsv: str, figure_png: str
+) -> None:
+    """Rule ``cross_site``: every model on another site's slides, by stain setting: table and figure.
+
+    ``cohorts`` (one per metrics table, in order) name each cross-site cohort's ``cohort``, ``model``,
+    ``slides`` and ``stain`` (see :func:`slidesnake.cross_site.cross_site_table`).
+    """
+    from ..cross_site import cross_site_table
+    from ..plots.evaluation import cross_site_figure
+
+    metrics = {row["cohort"]: read_table(path) for row, path in zip(cohorts, metrics_tsvs, strict=True)}
+    table = cross_site_table(metrics, cohorts)
+    write_table(table, table_tsv)
+    cross_site_figure(table, path=figure_png)
+    for row in table.itertuples():
+        log.info(
+            "model %s on %s, stain %s: AUC %.3f (%.3f-%.3f)",
+            row.model,
+            row.cohort,
+            row.stain,
+            row.auc,
+            row.auc_ci_low,
+            row.auc_ci_high,
+        )
+
+
 def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_tsv: str) -> None:
     """Rule ``performance``: every model on every held-out set side by side (test splits, cohorts)."""
     tables = []
@@ -241,6 +271,8 @@ def study_pages(
     thumbnails: Sequence[str],
     masks: Sequence[str],
     performance_tsv: str,
+    cross_site_tsvs: Sequence[str],
+    cross_site_pngs: Sequence[str],
     provenance_json: str,
     datasets: Sequence[Mapping[str, Any]],
     cohorts: Sequence[Mapping[str, Any]],
@@ -283,6 +315,18 @@ def study_pages(
     sections += [paragraph(text, "warning") for text in warnings]
     headline = performance[performance["level"].isin(["slide", "patient", "image", "tile"])]
     sections += [table(with_intervals(headline))]
+    for tsv, png in zip(cross_site_tsvs, cross_site_pngs, strict=True):
+        sections += [
+            heading("Cross-site: each model at a site it never saw, by stain setting"),
+            paragraph(
+                "Tile-level AUC and balanced accuracy with patient-bootstrap 95% CIs. Stain 'none': no "
+                "normalization and no stain augmentation; 'macenko'/'reinhard': normalization to a target "
+                "fitted on the model's training split, inside the saved model; 'hed': stain augmentation "
+                "in HED space during training."
+            ),
+            table(with_intervals(read_table(tsv))),
+            jpeg_tag(Image.open(png), "cross-site AUC by stain setting"),
+        ]
     if len(audit):
         readers = audit["reader"].value_counts().to_dict()
         sections += [

@@ -1,0 +1,20 @@
+"""Rule train_variant: a cohort's variant of a dataset's model (settings changed by the cohort's variant)."""
+
+from slidesnake.rules import run
+from slidesnake.rules.model import train_variant
+
+run(
+    snakemake,
+    train_variant,
+    cohort=snakemake.wildcards.cohort,
+    dataset=snakemake.wildcards.dataset,
+    entries_tsv=snakemake.input.entries,
+    classes=snakemake.params.classes,
+    model=snakemake.params.model,
+    image_size=snakemake.params.image_size,
+    mpp=snakemake.params.mpp,
+    model_path=snakemake.output.model,
+    history_tsv=snakemake.output.history,
+    config_json=snakemake.output.config,
+    threads=snakemake.params.tf_threads,
+)
