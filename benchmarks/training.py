@@ -25,7 +25,7 @@ TILE = 224
 IMAGES_PER_EPOCH = 256
 BATCH = 32
 MODEL = {"backbone": "mobilenet_v2", "alpha": 0.35, "input_size": TILE, "weights": None}
-AUGMENT = {"flips": True, "rotations": True, "color_jitter": 0.05}
+AUGMENT = {"flips": True, "rotations": True, "color_jitter": 0.05, "hed_scale": 0.0, "hed_shift": 0.0}
 
 
 def bench_store(work: Path) -> Path:
