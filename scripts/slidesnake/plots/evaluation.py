@@ -266,7 +266,8 @@ def embedding_figure(table: pd.DataFrame, title: str, path: str) -> None:
 
 
 def cross_site_figure(table: pd.DataFrame, *, path: str) -> None:
-    """AUC with its 95% CI of each model at each other site, one marker per stain setting.
+    """AUC and balanced accuracy with their 95% CIs of each model at each other site, one marker per stain
+    setting (two panels: a saturated AUC can hide what the threshold does).
 
     Parameters
     ----------
@@ -277,23 +278,25 @@ def cross_site_figure(table: pd.DataFrame, *, path: str) -> None:
     """
     pairs = list(dict.fromkeys(zip(table["model"], table["cohort"], strict=True)))
     stains = list(dict.fromkeys(table["stain"]))
-    fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.9 * max(1, len(pairs))))
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 1.2 + 0.9 * max(1, len(pairs))), sharey=True)
     step = 0.6 / max(1, len(stains))
-    for k, stain in enumerate(stains):
-        part = table[table["stain"] == stain]
-        y = [
-            pairs.index(pair) + (k - (len(stains) - 1) / 2) * step
-            for pair in zip(part["model"], part["cohort"], strict=True)
-        ]
-        value = part["auc"].to_numpy(float)
-        error = np.abs(np.vstack([value - part["auc_ci_low"].to_numpy(float), part["auc_ci_high"] - value]))
-        ax.errorbar(value, y, xerr=np.nan_to_num(error), fmt="o", capsize=3, label=stain)
-    ax.set_yticks(range(len(pairs)), [f"model {m}\non {c}'s slides" for m, c in pairs])
-    ax.invert_yaxis()
-    ax.axvline(0.5, color="grey", lw=0.8, ls=":")
-    ax.set_xlim(0, 1.02)
     level = table["level"].iloc[0] if len(table) else "tile"
-    ax.set_xlabel(f"{level}-level AUC (95% CI, patient bootstrap)")
-    ax.set_title("Cross-site performance by stain setting")
-    ax.legend(title="stain", loc="lower left", fontsize=8)
+    for ax, metric, label in zip(
+        axes, ("auc", "balanced_accuracy"), ("AUC", "balanced accuracy"), strict=True
+    ):
+        for k, stain in enumerate(stains):
+            part = table[table["stain"] == stain]
+            offset = (k - (len(stains) - 1) / 2) * step
+            y = [pairs.index(pair) + offset for pair in zip(part["model"], part["cohort"], strict=True)]
+            value = part[metric].to_numpy(float)
+            low, high = part[f"{metric}_ci_low"].to_numpy(float), part[f"{metric}_ci_high"].to_numpy(float)
+            error = np.nan_to_num(np.abs(np.vstack([value - low, high - value])))
+            ax.errorbar(value, y, xerr=error, fmt="o", capsize=3, label=stain)
+        ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_xlim(0, 1.02)
+        ax.set_xlabel(f"{level}-level {label} (95% CI)")
+    axes[0].set_yticks(range(len(pairs)), [f"model {m}\non {c}'s slides" for m, c in pairs])
+    axes[0].invert_yaxis()
+    axes[0].legend(title="stain", loc="lower left", fontsize=8)
+    fig.suptitle("Cross-site performance by stain setting (patient-bootstrap CIs)")
     save(fig, path)
