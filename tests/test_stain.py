@@ -118,3 +118,15 @@ def test_hed_augmentation_leaves_background_white(sites):
     changed = hed_augment(tile, np.random.default_rng(3), scale=0.2, shift=0.05).astype(int)
     assert np.abs(changed[:, :200] - 243).max() <= 5  # scaled a little, never tinted
     assert np.abs(changed[:, 300:] - tile[:, 300:]).mean() > 2  # the tissue's stain did move
+
+
+def test_a_reference_is_an_image_or_a_folder_of_tiles(tmp_path):
+    from slidesnake.stain import read_reference
+
+    folder = KATHER / "01_TUMOR"
+    tiles = read_reference(folder)
+    assert len(tiles) == len(list(folder.iterdir())) and tiles[0].dtype == np.uint8
+    assert len(read_reference(sorted(folder.iterdir())[0])) == 1
+    assert fit_target(tiles, "macenko").method == "macenko"
+    with pytest.raises(StainError, match="no image file"):
+        read_reference(tmp_path / "missing.png")

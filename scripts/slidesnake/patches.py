@@ -62,7 +62,8 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((size, size), method))
 
 
-def _images_in(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The image files below ``folder`` (any depth, by suffix), sorted."""
     return [f for f in sorted(folder.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
 
 
@@ -70,7 +71,7 @@ def _from_folders(root: Path) -> pd.DataFrame:
     rows = [
         {"path": str(file), "label": folder.name}
         for folder in sorted(p for p in root.iterdir() if p.is_dir())
-        for file in _images_in(folder)
+        for file in image_files(folder)
     ]
     return pd.DataFrame(rows, columns=["path", "label"])
 
@@ -78,7 +79,7 @@ def _from_folders(root: Path) -> pd.DataFrame:
 def _from_names(root: Path, label_pattern: str, dataset: str) -> pd.DataFrame:
     rows = [
         {"path": str(file), "label": _name_part(file, label_pattern, "label", dataset)}
-        for file in _images_in(root)
+        for file in image_files(root)
     ]
     return pd.DataFrame(rows, columns=["path", "label"])
 

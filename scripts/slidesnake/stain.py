@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 from skimage.color import hed2rgb, lab2rgb, rgb2hed, rgb2lab
 
-from .errors import StainError
+from .errors import PatchError, StainError
 
 StainMethod = Literal["macenko", "reinhard"]
 #: Pixels whose optical density is below this in any channel are background (Macenko's beta).
@@ -166,10 +165,6 @@ def fit_target(tiles: Iterable[np.ndarray], method: StainMethod) -> StainTarget:
     )
 
 
-#: Image files a reference folder's tiles are read from.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
-
 def read_reference(path: str | Path) -> list[np.ndarray]:
     """The reference tiles of config ``model: stain: reference``: one image file, or a folder's images.
 
@@ -178,23 +173,18 @@ def read_reference(path: str | Path) -> list[np.ndarray]:
     StainError
         When the path is missing, holds no image, or an image cannot be read.
     """
+    from .patches import image_files, read_image
+
     path = Path(path)
-    if path.is_dir():
-        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-    else:
-        files = [path] if path.is_file() else []
+    files = image_files(path) if path.is_dir() else [path] if path.is_file() else []
     if not files:
         msg = f"config 'model: stain: reference': no image file at {path}"
         raise StainError(msg)
-    tiles = []
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                tiles.append(np.asarray(image.convert("RGB")))
-        except OSError as error:
-            msg = f"config 'model: stain: reference': cannot read {file}: {error}"
-            raise StainError(msg) from error
-    return tiles
+    try:
+        return [read_image(file) for file in files]
+    except PatchError as error:
+        msg = f"config 'model: stain: reference': {error}"
+        raise StainError(msg) from error
 
 
 def _tissue_lab(pixels: np.ndarray) -> np.ndarray | None:
@@ -229,9 +219,14 @@ def _macenko(tile: np.ndarray, target: StainTarget) -> np.ndarray:
         return tile
     concentrations *= np.asarray(target.max_concentrations) / maxima
     rebuilt = 256.0 * np.power(10.0, -concentrations @ np.asarray(target.stains)) - 1.0
-    weight = _ramp(od.min(axis=1), OD_THRESHOLD / 2, 1.5 * OD_THRESHOLD)[:, None]  # background kept
+    weight = _tissue_weight(od.min(axis=1))[:, None]  # background kept
     blended = weight * np.nan_to_num(rebuilt, nan=255.0) + (1 - weight) * tile.reshape(-1, 3)
     return np.clip(blended, 0, 255).round().astype(np.uint8).reshape(tile.shape)
+
+
+def _tissue_weight(od_min: np.ndarray) -> np.ndarray:
+    """0 for background, 1 for tissue, from a pixel's smallest channel OD: where changes fade in."""
+    return _ramp(od_min, OD_THRESHOLD / 2, 1.5 * OD_THRESHOLD)
 
 
 def _ramp(values: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -282,6 +277,6 @@ def hed_augment(tile: np.ndarray, rng: np.random.Generator, *, scale: float, shi
         return tile
     hed = rgb2hed(tile)
     od = optical_density(tile.reshape(-1, 3)).min(axis=1).reshape(tile.shape[:2])
-    tissue = _ramp(od, OD_THRESHOLD / 2, 1.5 * OD_THRESHOLD)[..., None]  # background is not tinted
+    tissue = _tissue_weight(od)[..., None]  # background is not tinted
     rgb = hed2rgb(hed * alpha + beta * tissue)
     return np.clip(np.nan_to_num(rgb, nan=1.0) * 255.0, 0, 255).round().astype(np.uint8)
