@@ -35,18 +35,23 @@ CLASSES = ["normal", "tumor"]
 
 def prepare(slide: Path, work: Path, threads: int) -> None:
     """Tile the slide (the tiling benchmark's (b)) and save an untrained default model for its tiles."""
+    child_tiling(slide, work, threads)
+    prepare_model(work)
+
+
+def prepare_model(work: Path) -> None:
+    """Save the default model, untrained, as training saves it: ``model.keras`` and ``model.json``."""
     from slidesnake.io import write_json
     from slidesnake.model.build import build_model
     from slidesnake.settings import model_settings
 
     config = default_config()
-    child_tiling(slide, work, threads)
     settings = model_settings(config, sorted(config["datasets"])[0])
     tile = config["tiling"]["tile_size"]
     build_model(settings, tile_size=tile, classes=CLASSES).save(work / "model.keras")
     geometry = {"tile_size": tile, "mpp": config["resolution"]["target_mpp"]}
-    write_json({"dataset": "bench", "classes": CLASSES, "geometry": geometry}, work / "model.json")
-    (work / "splits.tsv").write_text("item\tsplit\nbench\ttest\n")
+    model_json = {"dataset": "bench", "classes": CLASSES, "geometry": geometry}
+    write_json({**model_json, "slide_splits": {"bench": "test"}}, work / "model.json")
 
 
 def child_forward(work: Path, threads: int) -> dict:
@@ -87,7 +92,6 @@ def child_predict(work: Path, threads: int) -> dict:
         thumbnail_png=str(work / "thumbnail.png"),
         label_tsvs=[],
         annotation_files=[],
-        split_tsv=str(work / "splits.tsv"),
         labels=None,
         model="bench",
         classes=CLASSES,

@@ -182,12 +182,14 @@ def test_whole_slide_prediction_read_shard_by_shard_equals_the_tile_pipeline(tmp
     write_tile_store(
         info=info, plan=plan, tiles=grid, path=path, codec=make_codec("zstd", jpeg_quality=90), threads=1
     )
-    entries = store_entries(path, stride=16)  # shifted tiles too, some across shard borders
-    assert TileStore(path).image.shards == (1024, 1024, 3) and (~entries["aligned"]).sum() > 1000
     model = build_model(SMALL, tile_size=32, classes=["normal", "tumor"])
-    expected = predict_probabilities(model, tiles(path, entries, 64))
-    found = _store_probabilities(model, TileStore(path), entries)
-    np.testing.assert_allclose(found, expected, atol=1e-5)
+    for stride in (16, None):  # shifted tiles too, some across shard borders (Zarr reads); the grid's
+        entries = store_entries(path, stride=stride)  # tiles alone (the shard reader)
+        assert TileStore(path).image.shards == (1024, 1024, 3)
+        assert (~entries["aligned"]).sum() > 1000 if stride else entries["aligned"].all()
+        expected = predict_probabilities(model, tiles(path, entries, 64))
+        found = _store_probabilities(model, TileStore(path), entries)
+        np.testing.assert_allclose(found, expected, atol=1e-5)
 
 
 def test_hed_augmentation_in_the_pipeline_is_seeded_and_changes_the_stain(store):

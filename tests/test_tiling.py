@@ -1,4 +1,5 @@
 import dataclasses
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,60 @@ def test_hand_written_shards_equal_what_zarr_writes_itself(cmu_store, tmp_path, 
     if compressor == "zstd":
         np.testing.assert_array_equal(ours[:], whole)  # lossless: the pieces are the whole
     assert ours.nchunks_initialized == theirs.nchunks_initialized
+
+
+@pytest.mark.parametrize("compressor", COMPRESSORS)
+def test_shard_reads_equal_zarr_reads(cmu_store, tmp_path, compressor):
+    """Oracle: the fast shard reader (one file read per shard) gives Zarr's pixels, white where no tile is."""
+    info, _, _, _, _, _ = cmu_store
+    plan = _plan(info, tile_size=32)  # 3 x 3 shards
+    kept = _grid(info, plan).query("tissue_fraction >= 0.5")
+    write_store(info, plan, kept, tmp_path / "s.zarr", compressor=compressor)
+    store = TileStore(tmp_path / "s.zarr")
+    assert store._chunk_decoder is not None
+    rows, cols = store.image.shape[0] // 32, store.image.shape[1] // 32  # the whole tiles
+    every = pd.DataFrame([(r, c) for r in range(0, rows, 2) for c in range(cols)], columns=["row", "col"])
+    corners = every.assign(y=every["row"] * 32, x=every["col"] * 32)  # tissue, glass, every shard
+    read = {}
+    for positions, tiles in store.windows(corners):
+        read.update(zip(positions.tolist(), tiles, strict=True))
+    assert sorted(read) == list(range(len(corners)))
+    expected = store.read_tiles(corners)  # through Zarr
+    np.testing.assert_array_equal(np.stack([read[k] for k in range(len(corners))]), expected)
+    assert (expected == 255).all(axis=(1, 2, 3)).sum() > 100  # tiles not stored read as the fill value
+
+
+def test_shard_reader_refuses_a_layout_it_does_not_know_and_a_damaged_index(cmu_store, tmp_path):
+    """A store Zarr wrote with its index first is read through Zarr; a damaged shard index is an error."""
+    info, plan, _, kept, index, zstd_store = cmu_store
+    source = TileStore(zstd_store)
+    moved = tmp_path / "start.zarr"
+    shutil.copytree(zstd_store, moved)
+    shutil.rmtree(moved / "image")
+    codec = make_codec("zstd", jpeg_quality=90)
+    image = zarr.open_group(moved, mode="r+").create_array(
+        "image",
+        shape=source.image.shape,
+        chunks=source.image.chunks,
+        shards={"shape": source.image.shards, "index_location": "start"},
+        dtype="uint8",
+        fill_value=255,
+        compressors=codec.compressors,
+    )
+    image[:] = source.image[:]
+    assert TileStore(moved)._chunk_decoder is None
+    corners = index[["y", "x"]].iloc[:40]
+    first = next(TileStore(moved).windows(corners))
+    np.testing.assert_array_equal(first[1], source.read_tiles(corners.iloc[first[0]]))
+    damaged = tmp_path / "damaged.zarr"
+    shutil.copytree(zstd_store, damaged)
+    shard = _chunk_files(damaged)[0]
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0xFF  # a bit of the shard index
+    shard.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="CRC32C"):
+        for _ in TileStore(damaged).windows(index[["y", "x"]]):
+            pass
 
 
 def test_store_files_stay_few(cmu_store, tmp_path):

@@ -27,16 +27,23 @@ from .colours import class_colours
 _NAMESPACE = uuid.UUID("1b2c6a52-4a0e-4d9e-8f0f-6a7c2d1e9b3a")
 
 
-def _feature(identity: str, geometry: shapely.Geometry, properties: dict) -> str:
+def _feature(identity: str, geometry: shapely.Geometry | dict, properties: dict) -> str:
+    """One GeoJSON feature, its id a UUID derived from ``identity`` (the same on every run)."""
     return json.dumps(
         {
             "type": "Feature",
             "id": str(uuid.uuid5(_NAMESPACE, identity)),
-            "geometry": shapely.geometry.mapping(geometry),
+            "geometry": geometry if isinstance(geometry, dict) else shapely.geometry.mapping(geometry),
             "properties": properties,
         },
         separators=(",", ":"),
     )
+
+
+def _square(x: float, y: float, side: float) -> dict:
+    """The GeoJSON polygon of a square, its ring in the order of ``shapely.box`` (without its cost)."""
+    x1, y1 = x + side, y + side
+    return {"type": "Polygon", "coordinates": [[[x1, y], [x1, y1], [x, y1], [x, y], [x1, y]]]}
 
 
 def positive_regions(
@@ -128,7 +135,7 @@ def write_qupath_geojson(
                     f"P({c})": round(float(probabilities[k, j]), 5) for j, c in enumerate(classes)
                 },
             }
-            box = shapely.box(xs[k], ys[k], xs[k] + side, ys[k] + side)
+            box = _square(float(xs[k]), float(ys[k]), side)
             out.write(
                 ("" if first else ",\n") + _feature(f"{slide_id}/tile/{ys[k]}/{xs[k]}", box, properties)
             )

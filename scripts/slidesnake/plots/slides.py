@@ -63,6 +63,18 @@ class SlideView:
         return (0, shape[1] * self.map_pixel_um / 1000, shape[0] * self.map_pixel_um / 1000, 0)
 
 
+def figure_thumbnail(image: Image.Image) -> np.ndarray:
+    """A slide thumbnail shrunk to the figures' width (:data:`WIDTH_IN` x :data:`DPI` pixels) at most.
+
+    Matplotlib would resample a larger image down to its panel at every draw, which costs more
+    than the rest of a figure.
+    """
+    side = round(WIDTH_IN * DPI)
+    small = image.convert("RGB")
+    small.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.asarray(small)
+
+
 def _scale_bar(ax: plt.Axes, width_mm: float) -> None:
     """A scale bar of a round length about a fifth of the slide's width."""
     length = max(

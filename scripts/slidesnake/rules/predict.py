@@ -18,6 +18,7 @@ from ..exports.overlay import write_overlay
 from ..exports.qupath import write_qupath_geojson
 from ..io import read_json, read_table, write_json, write_table
 from ..metrics import agreement, slide_score
+from ..plots.slides import SlideView, class_map_figure, excluded_figure, figure_thumbnail, heatmap_figure
 from ..settings import PredictionSettings
 from ..store import TileStore
 from ..store.maps import MapGeometry, stitch, write_probability_map
@@ -52,8 +53,8 @@ def probabilities(
 def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) -> np.ndarray:
     """The model's outputs for tiles of one store, read a shard at a time while the model runs.
 
-    Batches hold :data:`PREDICT_BATCH` tiles of one shard (the last batch of a shard fewer); the
-    next shard is read in a second thread while the model works on this one.
+    Batches hold :data:`PREDICT_BATCH` tiles (the last one fewer), as uint8 (the model casts them);
+    the next shard is read in a second thread while the model works on the tiles of this one.
     """
     import tensorflow as tf
 
@@ -63,14 +64,21 @@ def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) ->
 
     def batches() -> Iterator[tf.Tensor]:
         windows = store.windows(entries.reset_index(drop=True))
+        positions, tiles = np.zeros(0, int), np.zeros((0, store.tile_size, store.tile_size, 3), np.uint8)
         with ThreadPoolExecutor(1) as reader:
             upcoming = reader.submit(next, windows, None)
-            while (window := upcoming.result()) is not None:
-                upcoming = reader.submit(next, windows, None)
-                positions, tiles = window
-                for start in range(0, len(tiles), PREDICT_BATCH):
-                    order.append(positions[start : start + PREDICT_BATCH])
-                    yield tf.constant(tiles[start : start + PREDICT_BATCH], tf.float32)
+            while True:
+                window = upcoming.result()
+                if window is not None:
+                    upcoming = reader.submit(next, windows, None)
+                    positions = np.concatenate([positions, window[0]])
+                    tiles = np.concatenate([tiles, window[1]])
+                while len(tiles) >= PREDICT_BATCH or (window is None and len(tiles)):
+                    order.append(positions[:PREDICT_BATCH])
+                    yield tf.constant(tiles[:PREDICT_BATCH])
+                    positions, tiles = positions[PREDICT_BATCH:], tiles[PREDICT_BATCH:]
+                if window is None:
+                    return
 
     outputs = predict_probabilities(model, batches())
     found = np.empty_like(outputs)
@@ -225,7 +233,6 @@ def predict(
     (when its home labels from annotations) are outlined on both panels.
     """
     from ..model.fit import set_threads
-    from ..plots.slides import SlideView, class_map_figure, excluded_figure, heatmap_figure
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
@@ -255,7 +262,7 @@ def predict(
     write_json(scores, scores_json)
     info = SlideInfo.from_dict(read_json(info_json))
     view = SlideView(
-        thumbnail=np.asarray(Image.open(thumbnail_png)),
+        thumbnail=figure_thumbnail(Image.open(thumbnail_png)),
         width_um=info.width * info.mpp_x,
         height_um=info.height * info.mpp_y,
         map_pixel_um=geometry.cell_um,

@@ -63,6 +63,9 @@ class Codec:
         Encodes one (row, column, 3) uint8 chunk as the codecs above describe
         (a zstd frame, a blosc buffer, raw bytes or a JPEG image), with a codec
         library that releases the GIL.
+    decode : callable
+        The inverse: the bytes of one stored chunk to its uint8 pixels (flat, or
+        (row, column, 3) for JPEG), as Zarr's codecs above decode them.
     lossless : bool
         Whether the stored pixels equal the tiles.
     """
@@ -71,11 +74,20 @@ class Codec:
     serializer: Any
     compressors: tuple
     encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[bytes], np.ndarray]
     lossless: bool
 
 
 def _raw(tile: np.ndarray) -> bytes:
     return tile.tobytes()
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, np.uint8)
+
+
+def _zstd_decode(data: bytes) -> np.ndarray:
+    return _pixels(imagecodecs.zstd_decode(data))
 
 
 def make_codec(name: Compressor, *, jpeg_quality: int) -> Codec:
@@ -100,16 +112,17 @@ def make_codec(name: Compressor, *, jpeg_quality: int) -> Codec:
         For an unknown name (a config error).
     """
     if name == "zstd":
-        return Codec(name, "auto", (ZstdCodec(level=1),), partial(imagecodecs.zstd_encode, level=1), True)
+        encode = partial(imagecodecs.zstd_encode, level=1)
+        return Codec(name, "auto", (ZstdCodec(level=1),), encode, _zstd_decode, True)
     if name == "blosc-lz4":
         codec = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle", typesize=1)
         blosc = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
-        return Codec(name, "auto", (codec,), blosc.encode, True)
+        return Codec(name, "auto", (codec,), blosc.encode, lambda data: _pixels(blosc.decode(data)), True)
     if name == "none":
-        return Codec(name, "auto", (), _raw, True)
+        return Codec(name, "auto", (), _raw, _pixels, True)
     if name == "jpeg":
         quality = int(jpeg_quality)
-        encode = imagecodecs.numcodecs.Jpeg(level=quality).encode  # what JpegCodec(level=quality) runs
-        return Codec(name, JpegCodec(level=quality), (), encode, False)
+        jpeg = imagecodecs.numcodecs.Jpeg(level=quality)  # what JpegCodec(level=quality) runs
+        return Codec(name, JpegCodec(level=quality), (), jpeg.encode, jpeg.decode, False)
     msg = f"config 'tiling: compressor' = {name!r}; choose one of {list(COMPRESSORS)}"
     raise StudyError(msg)
