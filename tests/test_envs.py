@@ -30,6 +30,7 @@ PROVIDERS = {
     "imagecodecs": {"imagecodecs"},
     "zarr": {"zarr"},
     "google_crc32c": {"google-crc32c"},
+    "xxhash": {"python-xxhash", "xxhash"},
     "numcodecs": {"numcodecs"},
     "dask": {"dask-core", "dask"},
     "yaml": {"pyyaml"},

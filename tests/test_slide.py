@@ -5,6 +5,7 @@ import numpy as np
 import openslide
 import pytest
 import tifffile
+from PIL import Image
 
 from conftest import CMU, SLIDES
 from slidesnake.demo import write_demo_slide
@@ -12,7 +13,7 @@ from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError
 from slidesnake.settings import ResolutionPolicy
 from slidesnake.wsi import READERS, SlideReader, choose_level, plan_tiling, read_slide_info
-from slidesnake.wsi.resample import area_resample
+from slidesnake.wsi.resample import area_resample, reduce_power_of_two
 
 
 def plan(info, target_mpp=0.5, tile_size=128):
@@ -240,6 +241,24 @@ def test_area_resample_by_pieces_equals_the_whole():
     assert np.abs(np.hstack([left, right]).astype(int) - whole).max() <= 1
     halved = area_resample(image, (0, 0, 400, 300), 150, 200)
     np.testing.assert_array_equal(halved, np.floor(image.reshape(150, 2, 200, 2, 3).mean(axis=(1, 3)) + 0.5))
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8, 16])
+def test_power_of_two_reduction_equals_pillow_and_the_rounded_mean(factor):
+    image = cmu_crop()[:288, :384]  # real tissue, sides divisible by 16
+    extremes = np.zeros((16 * factor, 16 * factor, 3), np.uint8)
+    extremes[::2] = 255  # block sums land on .5 before rounding, and the top of 16 bits at 16
+    extremes[:factor, :factor] = 255
+    for region in (image, extremes):
+        reduced = reduce_power_of_two(region, factor)
+        np.testing.assert_array_equal(reduced, np.asarray(Image.fromarray(region).reduce(factor)))
+        rows, cols = region.shape[0] // factor, region.shape[1] // factor
+        mean = region.reshape(rows, factor, cols, factor, 3).mean(axis=(1, 3))
+        np.testing.assert_array_equal(reduced, np.floor(mean + 0.5))
+    with pytest.raises(ValueError, match="factor 3"):
+        reduce_power_of_two(image, 3)
+    with pytest.raises(ValueError, match="does not divide"):
+        reduce_power_of_two(image[:, :101], factor)
 
 
 def test_implausible_mpp_is_an_error_unless_overridden(tmp_path):
