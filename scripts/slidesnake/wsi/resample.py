@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+#: Reductions done in NumPy by :func:`reduce_power_of_two` (block sums fit 16 bits).
+POWER_OF_TWO_FACTORS = (2, 4, 8, 16)
+
 
 def _halve_sum(sums: np.ndarray) -> np.ndarray:
     """Sum each 2 x 2 block of a (row, column, channel) uint16 image of even sides."""
@@ -34,7 +37,7 @@ def reduce_power_of_two(region: np.ndarray, factor: int) -> np.ndarray:
         (row / factor, column / factor, channel) uint8.
     """
     shift = factor.bit_length() - 1
-    if factor not in (2, 4, 8, 16) or region.shape[0] % factor or region.shape[1] % factor:
+    if factor not in POWER_OF_TWO_FACTORS or region.shape[0] % factor or region.shape[1] % factor:
         msg = f"factor {factor} is not 2, 4, 8 or 16, or does not divide the region {region.shape[:2]}"
         raise ValueError(msg)
     sums = _halve_sum(region.astype(np.uint16))
@@ -74,7 +77,7 @@ def area_resample(
             return region
         factor = cols // width
         if factor > 1 and (rows, cols) == (height * factor, width * factor):
-            if factor in (2, 4, 8, 16):
+            if factor in POWER_OF_TWO_FACTORS:
                 return reduce_power_of_two(region, factor)
             return np.asarray(Image.fromarray(region).reduce(factor))
     image = Image.fromarray(region).resize((width, height), Image.Resampling.BOX, box=box)
