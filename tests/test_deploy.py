@@ -12,8 +12,9 @@ import tifffile
 from conftest import CMU, validated_config
 from slidesnake.cohorts import Geometry, check_cohorts, home_geometry
 from slidesnake.errors import SlideError, StudyError
+from slidesnake.exports.colours import class_colours
 from slidesnake.exports.overlay import write_overlay
-from slidesnake.exports.qupath import positive_regions, write_qupath_geojson
+from slidesnake.exports.qupath import _feature, _tile_features, positive_regions, write_qupath_geojson
 from slidesnake.metrics import agreement, bootstrap, level_metrics, slide_score
 from slidesnake.rules.predict import _check_geometry
 from slidesnake.store.maps import MapGeometry, stitch
@@ -252,6 +253,48 @@ def test_regions_keep_their_holes_and_areas():
     ring, cells = regions[0][0], regions[0][2]
     side = 64 * 2.0  # level-0 pixels per cell
     assert cells == 8 and len(ring.interiors) == 1 and ring.area == pytest.approx(8 * side**2)
+
+
+def test_regions_match_a_cell_by_cell_union_on_a_speckled_map():
+    """Many regions, some inside others' bounding boxes: each is exactly the union of its cells."""
+    geometry = MapGeometry(cell=64, plan=plan())
+    positive = np.random.default_rng(3).random((40, 50)).astype(np.float32)
+    positive[:, :3] = np.nan
+    positive[10:30, 10:30] = 0.0  # a hole frame, with an island inside another region's box
+    positive[10:30, 10] = positive[10:30, 29] = positive[10, 10:30] = positive[29, 10:30] = 0.9
+    positive[18:21, 18:21] = 0.95
+    regions = positive_regions(positive, geometry, 0.7)
+    side = 64 * 2.0
+    called = np.nan_to_num(positive, nan=0.0) >= 0.7
+    assert len(regions) > 50 and sum(cells for _, _, cells in regions) == called.sum()
+    union = shapely.union_all([polygon for polygon, _, _ in regions])
+    rows, cols = np.nonzero(called)
+    expected = shapely.union_all(shapely.box(cols * side, rows * side, (cols + 1) * side, (rows + 1) * side))
+    assert union.symmetric_difference(expected).area == 0
+    for polygon, mean, cells in regions:
+        assert polygon.area == pytest.approx(cells * side**2)
+        inside = shapely.contains_xy(polygon, (cols + 0.5) * side, (rows + 0.5) * side)
+        assert mean == pytest.approx(float(positive[rows[inside], cols[inside]].mean()))
+
+
+def test_templated_tile_features_equal_json_dumps_of_the_same_objects():
+    classes = ["normal", "tumor", 'str\u00f6ma "x"']  # names that need escaping
+    rng = np.random.default_rng(5)
+    probabilities = rng.dirichlet(np.ones(3), size=50)
+    ys, xs = (rng.integers(0, 10**6, 50) * 0.5).tolist(), (rng.integers(0, 10**6, 50) * 1.5).tolist()
+    lines = list(_tile_features(ys, xs, probabilities, side=256.0, identity="S", classes=classes))
+    colours = class_colours(classes)
+    for k, line in enumerate(lines):
+        name = classes[int(probabilities[k].argmax())]
+        x, y = xs[k], ys[k]
+        x1, y1 = x + 256.0, y + 256.0
+        square = {"type": "Polygon", "coordinates": [[[x1, y], [x1, y1], [x, y1], [x, y], [x1, y]]]}
+        properties = {
+            "objectType": "tile",
+            "classification": {"name": name, "color": list(colours[name])},
+            "measurements": {f"P({c})": round(float(probabilities[k, j]), 5) for j, c in enumerate(classes)},
+        }
+        assert line == _feature(f"S/tile/{y}/{x}", square, properties)
 
 
 def test_qupath_geojson_holds_every_tile_and_the_regions(tmp_path):

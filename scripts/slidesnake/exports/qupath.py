@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.ndimage import find_objects
 from skimage.measure import label as connected_components
 
 from ..io import atomic_path
@@ -40,10 +41,33 @@ def _feature(identity: str, geometry: shapely.Geometry | dict, properties: dict)
     )
 
 
-def _square(x: float, y: float, side: float) -> dict:
-    """The GeoJSON polygon of a square, its ring in the order of ``shapely.box`` (without its cost)."""
-    x1, y1 = x + side, y + side
-    return {"type": "Polygon", "coordinates": [[[x1, y], [x1, y1], [x, y1], [x, y], [x1, y]]]}
+def _tile_features(
+    ys: Sequence[float],
+    xs: Sequence[float],
+    probabilities: np.ndarray,
+    *,
+    side: float,
+    identity: str,
+    classes: Sequence[str],
+) -> Iterator[str]:
+    """The tile features: squares of ``side`` level-0 pixels at corners ``xs``, ``ys``, classified.
+
+    Each line is what :func:`_feature` writes for the same tile (the same keys, numbers and order:
+    a test holds them equal), filled into a template per class, as a slide has tens of thousands.
+    """
+    colours = class_colours(classes)
+    classified = [json.dumps({"name": c, "color": list(colours[c])}, separators=(",", ":")) for c in classes]
+    keys = [json.dumps(f"P({c})") for c in classes]
+    best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
+    for y, x, row, b in zip(ys, xs, probabilities.tolist(), best.tolist(), strict=True):
+        x1, y1 = x + side, y + side
+        ring = f"[[{x1!r},{y!r}],[{x1!r},{y1!r}],[{x!r},{y1!r}],[{x!r},{y!r}],[{x1!r},{y!r}]]"
+        measurements = ",".join(f"{key}:{round(p, 5)!r}" for key, p in zip(keys, row, strict=True))
+        yield (
+            f'{{"type":"Feature","id":"{uuid.uuid5(_NAMESPACE, f"{identity}/tile/{y}/{x}")}",'
+            f'"geometry":{{"type":"Polygon","coordinates":[{ring}]}},"properties":{{"objectType":"tile","classification":{classified[b]},'
+            f'"measurements":{{{measurements}}}}}}}'
+        )
 
 
 def positive_regions(
@@ -66,11 +90,12 @@ def positive_regions(
         Per region: its polygon in level-0 pixels (holes kept), its mean probability, its cells.
     """
     called = np.nan_to_num(positive, nan=0.0) >= threshold
-    components, count = connected_components(called, connectivity=1, return_num=True)
+    components = connected_components(called, connectivity=1)
     side = geometry.cell_level0
     regions = []
-    for k in range(1, count + 1):
-        rows, cols = np.nonzero(components == k)
+    for k, (row_span, col_span) in enumerate(find_objects(components), start=1):  # each region's box
+        rows, cols = np.nonzero(components[row_span, col_span] == k)
+        rows, cols = rows + row_span.start, cols + col_span.start
         boxes = shapely.box(cols * side, rows * side, (cols + 1) * side, (rows + 1) * side)
         polygon = shapely.coverage_union_all(boxes)
         regions.append((polygon, float(positive[rows, cols].mean()), len(rows)))
@@ -121,24 +146,12 @@ def write_qupath_geojson(
     scale = geometry.plan.level0_per_target
     side = geometry.plan.tile_size * scale
     probabilities = tiles[[f"p_{c}" for c in classes]].to_numpy(float)
-    best = probabilities.argmax(axis=1) if len(tiles) else np.zeros(0, int)
-    xs, ys = tiles["x"].to_numpy(float) * scale, tiles["y"].to_numpy(float) * scale
+    xs, ys = (tiles["x"].to_numpy(float) * scale).tolist(), (tiles["y"].to_numpy(float) * scale).tolist()
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write('{"type":"FeatureCollection","features":[\n')
         first = True
-        for k in range(len(tiles)):
-            name = classes[best[k]]
-            properties = {
-                "objectType": "tile",
-                "classification": {"name": name, "color": list(colours[name])},
-                "measurements": {
-                    f"P({c})": round(float(probabilities[k, j]), 5) for j, c in enumerate(classes)
-                },
-            }
-            box = _square(float(xs[k]), float(ys[k]), side)
-            out.write(
-                ("" if first else ",\n") + _feature(f"{slide_id}/tile/{ys[k]}/{xs[k]}", box, properties)
-            )
+        for line in _tile_features(ys, xs, probabilities, side=side, identity=slide_id, classes=classes):
+            out.write(("" if first else ",\n") + line)
             first = False
         for n, (polygon, mean, cells) in enumerate(positive_regions(positive_map, geometry, threshold)):
             properties = {

@@ -19,7 +19,7 @@ def save(fig: plt.Figure, path: str, dpi: int = 110) -> None:
     jpeg = str(path).lower().endswith((".jpg", ".jpeg"))
     with atomic_path(path) as tmp:
         if jpeg:
-            fig.savefig(tmp, format="jpeg", dpi=dpi, pil_kwargs={"quality": JPEG_QUALITY, "optimize": True})
+            fig.savefig(tmp, format="jpeg", dpi=dpi, pil_kwargs={"quality": JPEG_QUALITY})
         else:
             fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -28,6 +28,8 @@ WIDTH_IN, DPI = 11.0, 100
 CLEAR_BELOW = 0.1
 #: Opacity of probability 1: the tissue stays visible under the highest probabilities too.
 OPAQUE = 0.65
+#: Room right of the last panel, in inches: for the heatmap's colour bar, for the class map's legend.
+COLOUR_BAR_IN, LEGEND_IN = 0.95, 2.1
 #: Colour of the annotation outlines (against the yellow-red map and pink-purple H&E).
 OUTLINE = "#0046ff"
 
@@ -99,13 +101,34 @@ def _frame(ax: plt.Axes, view: SlideView, title: str) -> None:
     _scale_bar(ax, extent[1])
 
 
-def _figure(view: SlideView, panels: int) -> tuple[plt.Figure, np.ndarray]:
+#: Fixed margins in inches (left, bottom, top, between panels): room for tick labels, axis labels,
+#: the panel titles and the figure's title, without a layout engine's extra draws (half a figure's cost).
+MARGIN_IN = {"left": 0.65, "bottom": 0.55, "top": 0.8, "between": 0.5}
+
+
+def _figure(view: SlideView, panels: int, *, right_in: float) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of ``panels`` equal slide panels side by side, ``right_in`` inches kept free on the right."""
+    panel_in = (WIDTH_IN - MARGIN_IN["left"] - right_in - (panels - 1) * MARGIN_IN["between"]) / panels
     aspect = view.height_um / max(view.width_um, 1)
-    height = min(9.0, max(3.2, WIDTH_IN / panels * aspect + 1.0))
-    fig, axes = plt.subplots(
-        1, panels, figsize=(WIDTH_IN, height), dpi=DPI, layout="constrained", squeeze=False
+    height = min(9.0, max(3.2, panel_in * aspect + MARGIN_IN["bottom"] + MARGIN_IN["top"]))
+    fig, axes = plt.subplots(1, panels, figsize=(WIDTH_IN, height), dpi=DPI, squeeze=False)
+    fig.subplots_adjust(
+        left=MARGIN_IN["left"] / WIDTH_IN,
+        right=1 - right_in / WIDTH_IN,
+        bottom=MARGIN_IN["bottom"] / height,
+        top=1 - MARGIN_IN["top"] / height,
+        wspace=MARGIN_IN["between"] / panel_in,
     )
     return fig, axes[0]
+
+
+def _colour_bar(fig: plt.Figure, ax: plt.Axes, shown: plt.cm.ScalarMappable, label: str) -> None:
+    """A colour bar beside the image of ``ax`` (placed after its aspect is applied), 80% of its height."""
+    ax.apply_aspect()
+    box = ax.get_position()
+    pad, width = 0.12 / WIDTH_IN, 0.16 / WIDTH_IN
+    bar = fig.add_axes((box.x1 + pad, box.y0 + 0.1 * box.height, width, 0.8 * box.height))
+    fig.colorbar(shown, cax=bar, label=label)
 
 
 def heatmap_figure(view: SlideView, grid: np.ndarray, *, positive_class: str, title: str, path: str) -> None:
@@ -122,7 +145,7 @@ def heatmap_figure(view: SlideView, grid: np.ndarray, *, positive_class: str, ti
     title, path : str
         Figure title (slide, split, score) and the JPEG to write.
     """
-    fig, axes = _figure(view, 2)
+    fig, axes = _figure(view, 2, right_in=COLOUR_BAR_IN)
     _frame(axes[0], view, "slide" + (" with annotations" if view.outlines else ""))
     _frame(axes[1], view, f"P({positive_class})")
     axes[0].set_ylabel("y (mm)")
@@ -134,7 +157,7 @@ def heatmap_figure(view: SlideView, grid: np.ndarray, *, positive_class: str, ti
     )
     axes[1].imshow(rgba, extent=view.map_extent(grid.shape), interpolation="nearest")
     shown = plt.cm.ScalarMappable(cmap=colour, norm=plt.Normalize(0, 1))
-    fig.colorbar(shown, ax=axes[1], shrink=0.8, label=f"P({positive_class}); clear below {CLEAR_BELOW}")
+    _colour_bar(fig, axes[1], shown, f"P({positive_class}); clear below {CLEAR_BELOW}")
     fig.suptitle(title)
     save(fig, path, dpi=DPI)
 
@@ -179,7 +202,7 @@ def class_map_figure(
     rgb = [tuple(v / 255 for v in colours[c]) for c in classes]
     tissue = np.isfinite(grid[..., 0])
     best = np.where(tissue, np.nan_to_num(grid, nan=-1.0).argmax(axis=-1), -1)
-    fig, axes = _figure(view, 1)
+    fig, axes = _figure(view, 1, right_in=LEGEND_IN)
     _frame(axes[0], view, "most probable class")
     axes[0].set_ylabel("y (mm)")
     axes[0].imshow(

@@ -236,14 +236,16 @@ def predict(
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
-    tiles, tiles_store = _predicted_tiles(
-        model_path=model_path,
-        model_json=model_json,
-        store=store,
-        classes=classes,
-        stride=settings.stride,
-        tolerance=tolerance,
-    )
+    with ThreadPoolExecutor(1) as background:  # the figures' thumbnail is made while the model runs
+        thumbnail = background.submit(lambda: figure_thumbnail(Image.open(thumbnail_png)))
+        tiles, tiles_store = _predicted_tiles(
+            model_path=model_path,
+            model_json=model_json,
+            store=store,
+            classes=classes,
+            stride=settings.stride,
+            tolerance=tolerance,
+        )
     write_table(tiles, tiles_tsv)
     plan = tiles_store.plan
     geometry = MapGeometry(cell=settings.stride or plan.tile_size, plan=plan)
@@ -262,7 +264,7 @@ def predict(
     write_json(scores, scores_json)
     info = SlideInfo.from_dict(read_json(info_json))
     view = SlideView(
-        thumbnail=figure_thumbnail(Image.open(thumbnail_png)),
+        thumbnail=thumbnail.result(),
         width_um=info.width * info.mpp_x,
         height_um=info.height * info.mpp_y,
         map_pixel_um=geometry.cell_um,
