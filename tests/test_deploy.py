@@ -277,6 +277,12 @@ def test_regions_match_a_cell_by_cell_union_on_a_speckled_map():
         assert mean == pytest.approx(float(positive[rows[inside], cols[inside]].mean()))
 
 
+def test_no_regions_on_an_empty_map_or_one_below_the_threshold():
+    geometry = MapGeometry(cell=64, plan=plan())
+    assert positive_regions(np.zeros((0, 0), np.float32), geometry, 0.5) == []  # an excluded slide
+    assert positive_regions(np.full((3, 4), 0.2, np.float32), geometry, 0.5) == []
+
+
 def test_templated_tile_features_equal_json_dumps_of_the_same_objects():
     classes = ["normal", "tumor", 'str\u00f6ma "x"']  # names that need escaping
     rng = np.random.default_rng(5)

@@ -90,6 +90,8 @@ def positive_regions(
         Per region: its polygon in level-0 pixels (holes kept), its mean probability, its cells.
     """
     called = np.nan_to_num(positive, nan=0.0) >= threshold
+    if not called.any():  # also an excluded slide's empty map, where find_objects has nothing to scan
+        return []
     components = connected_components(called, connectivity=1)
     side = geometry.cell_level0
     regions = []
