@@ -293,8 +293,7 @@ def test_templated_tile_features_equal_json_dumps_of_the_same_objects():
     for k, line in enumerate(lines):
         name = classes[int(probabilities[k].argmax())]
         x, y = xs[k], ys[k]
-        x1, y1 = x + 256.0, y + 256.0
-        square = {"type": "Polygon", "coordinates": [[[x1, y], [x1, y1], [x, y1], [x, y], [x1, y]]]}
+        square = shapely.box(x, y, x + 256.0, y + 256.0)  # ring from (x1, y), as the template writes it
         properties = {
             "objectType": "tile",
             "classification": {"name": name, "color": list(colours[name])},

@@ -28,13 +28,13 @@ from .colours import class_colours
 _NAMESPACE = uuid.UUID("1b2c6a52-4a0e-4d9e-8f0f-6a7c2d1e9b3a")
 
 
-def _feature(identity: str, geometry: shapely.Geometry | dict, properties: dict) -> str:
+def _feature(identity: str, geometry: shapely.Geometry, properties: dict) -> str:
     """One GeoJSON feature, its id a UUID derived from ``identity`` (the same on every run)."""
     return json.dumps(
         {
             "type": "Feature",
             "id": str(uuid.uuid5(_NAMESPACE, identity)),
-            "geometry": geometry if isinstance(geometry, dict) else shapely.geometry.mapping(geometry),
+            "geometry": shapely.geometry.mapping(geometry),
             "properties": properties,
         },
         separators=(",", ":"),
@@ -58,7 +58,7 @@ def _tile_features(
     colours = class_colours(classes)
     classified = [json.dumps({"name": c, "color": list(colours[c])}, separators=(",", ":")) for c in classes]
     keys = [json.dumps(f"P({c})") for c in classes]
-    best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
+    best = probabilities.argmax(axis=1)  # empty for no tiles
     for y, x, row, b in zip(ys, xs, probabilities.tolist(), best.tolist(), strict=True):
         x1, y1 = x + side, y + side
         ring = f"[[{x1!r},{y!r}],[{x1!r},{y1!r}],[{x!r},{y1!r}],[{x!r},{y!r}],[{x1!r},{y!r}]]"
