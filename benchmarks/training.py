@@ -54,7 +54,10 @@ def bench_store(work: Path) -> Path:
     grid = tile_grid(plan, tissue_mask(overview, settings), settings.mask_mpp)
     kept = grid[grid["tissue_fraction"] >= settings.min_tissue_fraction]
     codec = make_codec("zstd", jpeg_quality=90)
-    write_tile_store(info=info, plan=plan, tiles=kept, path=store, codec=codec, threads=2)
+    dct = config["tiling"]["jpeg_dct_scaling"]
+    write_tile_store(
+        info=info, plan=plan, tiles=kept, path=store, codec=codec, threads=2, jpeg_dct_scaling=dct
+    )
     return store
 
 

@@ -62,6 +62,9 @@ def test_good_slides_are_tiled_completely(mixed_run):
         assert len(index) == qc["tiles_written"] == grid["keep"].sum()
         assert TileStore(store).image.shape == (qc["target_height"], qc["target_width"], 3)
         assert TileStore(store).attrs["reader"] == info["reader"] == "tifffile"
+        # the demo slides are 0.25 um/px JPEG scans tiled at 0.5: decoded at half size (config default)
+        expected = "jpeg-dct" if qc["scale"] == 2 else "none"
+        assert qc["resampling"] == TileStore(store).attrs["resampling"] == expected, slide_id
         shards = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
         held = {(r // 32, c // 32) for r, c in zip(index["row"], index["col"], strict=True)}
         assert len(shards) == len(held)  # one file per 32 x 32 tiles with tissue

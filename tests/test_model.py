@@ -34,7 +34,9 @@ def store(tmp_path_factory):
     grid["x0"], grid["y0"], grid["tissue_fraction"] = grid["x"], grid["y"], 1.0
     path = tmp_path_factory.mktemp("model") / "CMU-1.zarr"
     codec = make_codec("zstd", jpeg_quality=90)
-    write_tile_store(info=info, plan=plan, tiles=grid, path=path, codec=codec, threads=1)
+    write_tile_store(
+        info=info, plan=plan, tiles=grid, path=path, codec=codec, threads=1, jpeg_dct_scaling=True
+    )
     return str(path), store_entries(path)
 
 
@@ -180,7 +182,13 @@ def test_whole_slide_prediction_read_shard_by_shard_equals_the_tile_pipeline(tmp
     grid["x0"], grid["y0"], grid["tissue_fraction"] = grid["x"], grid["y"], 1.0
     path = tmp_path / "CMU-1.zarr"
     write_tile_store(
-        info=info, plan=plan, tiles=grid, path=path, codec=make_codec("zstd", jpeg_quality=90), threads=1
+        info=info,
+        plan=plan,
+        tiles=grid,
+        path=path,
+        codec=make_codec("zstd", jpeg_quality=90),
+        threads=1,
+        jpeg_dct_scaling=True,
     )
     model = build_model(SMALL, tile_size=32, classes=["normal", "tumor"])
     for stride in (16, None):  # shifted tiles too, some across shard borders (Zarr reads); the grid's

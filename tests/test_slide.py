@@ -56,6 +56,42 @@ def test_reader_matches_openslide_pixel_for_pixel():
     np.testing.assert_array_equal(tile, reference)
 
 
+@pytest.mark.parametrize("name", ["cmu-jpeg", "demo-svs", "j2k-ycbcr"])
+def test_jpeg_dct_scaling_is_within_grey_levels_of_area_averaging(slides, name):
+    """Tiles decoded reduced by libjpeg (CMU-1's JPEG is RGB-coded, the demo's YCbCr) are close to the
+    block means of the full decode, by pieces as whole; other compressions are always averaged.
+    """
+    path, kwargs, _ = slides[name]
+    info = read_slide_info(path, name, **kwargs)
+    reader = SlideReader(info)
+    decision = plan(info, target_mpp=2 * info.mpp_x, tile_size=64)
+    assert decision.scale == 2.0
+    if name == "j2k-ycbcr":
+        assert reader.resampling(decision, jpeg_dct_scaling=True) == "area"
+        return
+    assert reader.resampling(decision, jpeg_dct_scaling=True) == "jpeg-dct"
+    assert reader.resampling(decision, jpeg_dct_scaling=False) == "area"
+    height, width = decision.target_height // 64 * 64, decision.target_width // 64 * 64
+    averaged = reader.read_target(decision, 0, 0, height, width).astype(int)
+    scaled = reader.read_target(decision, 0, 0, height, width, jpeg_dct_scaling=True)
+    difference = np.abs(scaled.astype(int) - averaged)  # a wrong colour space would be tens of levels
+    assert 0 < difference.mean() < 0.5 and np.percentile(difference, 99) <= 3, name
+    pieces = np.vstack(
+        [
+            np.hstack(
+                [
+                    reader.read_target(decision, y, x, 64, 64, {}, jpeg_dct_scaling=True)
+                    for x in range(0, width, 64)
+                ]
+            )
+            for y in range(0, height, 64)
+        ]
+    )
+    np.testing.assert_array_equal(pieces, scaled)
+    edge = reader.read_target(decision, height, width, 64, 64, jpeg_dct_scaling=True)  # past the edge
+    np.testing.assert_array_equal(edge, reader.read_target(decision, height, width, 64, 64))
+
+
 def test_tiny_aperio_reads():
     info = read_slide_info(SLIDES / "tiny-aperio.svs", "tiny")
     assert (info.width, info.height) == (16, 16)

@@ -313,7 +313,8 @@ def test_validation_fills_in_every_default_from_the_schema():
         "datasets": {"d": {"labels": {"source": "patches", "classes": ["a", "b"]}, "positive_class": "a"}}
     }
     validate_config(config, SCHEMA)
-    assert config["tiling"] == {"tile_size": 128, "compressor": "zstd", "jpeg_quality": 90}
+    tiling = {"tile_size": 128, "compressor": "zstd", "jpeg_quality": 90, "jpeg_dct_scaling": True}
+    assert config["tiling"] == tiling
     assert config["model"]["augment"] == {
         "flips": True,
         "rotations": True,

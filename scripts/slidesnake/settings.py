@@ -134,11 +134,15 @@ class TilingSettings(_Settings):
         Chunk encoding (see :func:`slidesnake.store.codecs.make_compressor`).
     jpeg_quality : int
         Quality of the ``jpeg`` compressor.
+    jpeg_dct_scaling : bool
+        Where the slide level is exactly 2, 4 or 8 times finer than the target and has JPEG
+        tiles, decode them reduced (libjpeg's DCT scaling) instead of averaging full-size pixels.
     """
 
     tile_size: int
     compressor: Compressor
     jpeg_quality: int
+    jpeg_dct_scaling: bool
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -149,7 +149,15 @@ def tile(
         write_empty_store(info=info, plan=plan, path=store, codec=codec, reason=reason)
         index = pd.DataFrame()
     else:
-        index = write_tile_store(info=info, plan=plan, tiles=kept, path=store, codec=codec, threads=threads)
+        index = write_tile_store(
+            info=info,
+            plan=plan,
+            tiles=kept,
+            path=store,
+            codec=codec,
+            threads=threads,
+            jpeg_dct_scaling=settings.jpeg_dct_scaling,
+        )
     write_table(grid, grid_tsv)
     write_json(_tiling_qc(info, plan, grid, index, store, settings, reason), qc_json)
 
@@ -179,6 +187,7 @@ def _tiling_qc(
     reason: str,
 ) -> dict:
     kept = int(grid["keep"].sum()) if len(grid) else 0
+    written = TileStore(store)
     return {
         "slide_id": info.slide_id,
         "status": "excluded" if reason else "ok",
@@ -190,7 +199,8 @@ def _tiling_qc(
         "tiles_written": len(index),
         "blur_score": None if index.empty else round(float(index["sharpness"].median()), 3),
         "compressor": settings.compressor,
-        "store_mb": round(TileStore(store).disk_bytes() / 1e6, 3),
+        "resampling": written.attrs["resampling"],
+        "store_mb": round(written.disk_bytes() / 1e6, 3),
     }
 
 

@@ -102,7 +102,9 @@ def _create_store(folder: Path, plan: TilePlan, codec: Codec) -> tuple[zarr.Grou
     return group, array
 
 
-def _store_attributes(info: SlideInfo, plan: TilePlan, reader: str, codec: Codec, *, reason: str) -> dict:
+def _store_attributes(
+    info: SlideInfo, plan: TilePlan, reader: str, codec: Codec, *, reason: str, resampling: str
+) -> dict:
     return {
         "slidesnake": {
             "slide_id": info.slide_id,
@@ -112,6 +114,7 @@ def _store_attributes(info: SlideInfo, plan: TilePlan, reader: str, codec: Codec
             "sha256": info.sha256,
             "reader": reader,
             "plan": plan.to_dict(),
+            "resampling": resampling,
             "compressor": codec.name,
             "lossless": codec.lossless,
             "coordinates": COORDINATES,
@@ -137,7 +140,14 @@ def _compute(tasks: list, threads: int, cancelled: threading.Event) -> tuple:
 
 
 def write_tile_store(
-    *, info: SlideInfo, plan: TilePlan, tiles: pd.DataFrame, path: str | Path, codec: Codec, threads: int
+    *,
+    info: SlideInfo,
+    plan: TilePlan,
+    tiles: pd.DataFrame,
+    path: str | Path,
+    codec: Codec,
+    threads: int,
+    jpeg_dct_scaling: bool,
 ) -> pd.DataFrame:
     """Decode the given tiles of a slide and write them into a new Zarr store.
 
@@ -156,6 +166,10 @@ def write_tile_store(
         The chunk encoding (see :func:`slidesnake.store.make_codec`).
     threads : int
         Dask threads decoding, resampling and encoding tiles.
+    jpeg_dct_scaling : bool
+        Let libjpeg decode JPEG tiles reduced where it can (see
+        :meth:`slidesnake.wsi.SlideReader.read_target`); the store's attributes say how
+        target pixels were made (``resampling``).
 
     Returns
     -------
@@ -176,6 +190,8 @@ def write_tile_store(
         group, array = _create_store(tmp, plan, codec)
         folder, shard_key, encode = tmp / IMAGE, array.metadata.encode_chunk_key, codec.encode
         cancelled = threading.Event()
+        resampling = reader.resampling(plan, jpeg_dct_scaling=jpeg_dct_scaling)
+        dct = resampling == "jpeg-dct"
 
         def tile_shard(shard: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> list[tuple]:
             writer = _ShardWriter(os.path.join(folder, shard_key((*shard, 0))), SHARD_TILES)
@@ -191,7 +207,9 @@ def write_tile_store(
                         if cancelled.is_set():
                             msg = "tiling cancelled"
                             raise RuntimeError(msg)
-                        block[i] = reader.read_target(plan, row * size, col * size, size, size, cache)
+                        block[i] = reader.read_target(
+                            plan, row * size, col * size, size, size, cache, jpeg_dct_scaling=dct
+                        )
                         writer.append(row % SHARD_TILES, col % SHARD_TILES, encode(block[i]))
                         hashes.append(pixel_hash(block[i]))
                     scores = sharpness(block).tolist()
@@ -207,13 +225,16 @@ def write_tile_store(
         index["sharpness"] = [round(measured[key][0], 3) for key in keys]
         index["content_hash"] = np.array([measured[key][1] for key in keys], dtype=np.int64)
         write_index(group, index)
-        group.attrs.update(_store_attributes(info, plan, reader.reader, codec, reason=""))
+        group.attrs.update(
+            _store_attributes(info, plan, reader.reader, codec, reason="", resampling=resampling)
+        )
     log.info(
-        "%s: wrote %d tiles of %d px (%s) in %d shard file(s) to %s",
+        "%s: wrote %d tiles of %d px (%s, resampling %s) in %d shard file(s) to %s",
         info.slide_id,
         len(index),
         size,
         codec.name,
+        resampling,
         len(shards),
         path,
     )
@@ -241,4 +262,6 @@ def write_empty_store(
     with atomic_path(path) as tmp:
         group, _ = _create_store(tmp, plan, codec)
         write_index(group, pd.DataFrame(columns=list(INDEX_COLUMNS)))
-        group.attrs.update(_store_attributes(info, plan, info.reader, codec, reason=reason))
+        group.attrs.update(
+            _store_attributes(info, plan, info.reader, codec, reason=reason, resampling="none")
+        )

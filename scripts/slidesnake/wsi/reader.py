@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import tifffile
@@ -13,6 +14,9 @@ from .backends.tifffile import TiffLevels
 from .info import Reader, SlideInfo
 from .resample import area_resample
 from .resolution import TilePlan
+
+#: How target pixels are made from a level's (see :meth:`SlideReader.resampling`).
+Resampling = Literal["none", "area", "jpeg-dct"]
 
 #: Reader backends, recorded per slide in :attr:`SlideInfo.reader`.
 READERS: tuple[Reader, ...] = ("tifffile", "openslide")
@@ -128,8 +132,43 @@ class SlideReader:
         region = self.read_level(level, x0, y0, x1 - x0, y1 - y0, cache)
         return area_resample(region, (left - x0, top - y0, right - x0, bottom - y0), height, width)
 
+    def dct_factor(self, plan: TilePlan) -> int:
+        """The reduction :meth:`read_target` can leave to libjpeg's DCT scaling, else 1.
+
+        Parameters
+        ----------
+        plan : TilePlan
+            The level and scale to read at.
+
+        Returns
+        -------
+        int
+            2, 4 or 8 when the plan's scale is exactly that, its level has JPEG tiles (fast path)
+            whose sides it divides, and Pillow decodes them as tifffile does; otherwise 1.
+        """
+        factor = round(plan.scale)
+        if not isinstance(self._levels, TiffLevels) or plan.scale != factor:
+            return 1
+        return factor if self._levels.can_scale(plan.level, factor) else 1
+
+    def resampling(self, plan: TilePlan, *, jpeg_dct_scaling: bool) -> Resampling:
+        """How :meth:`read_target` gets the plan's target pixels: ``none`` (the level is the target),
+        ``area`` (block means of the level) or ``jpeg-dct`` (its JPEG tiles decoded reduced).
+        """
+        if plan.scale == 1:
+            return "none"
+        return "jpeg-dct" if jpeg_dct_scaling and self.dct_factor(plan) > 1 else "area"
+
     def read_target(
-        self, plan: TilePlan, row: int, col: int, height: int, width: int, cache: dict | None = None
+        self,
+        plan: TilePlan,
+        row: int,
+        col: int,
+        height: int,
+        width: int,
+        cache: dict | None = None,
+        *,
+        jpeg_dct_scaling: bool = False,
     ) -> np.ndarray:
         """Read a region given in target-resolution pixels of a tiling plan.
 
@@ -143,14 +182,32 @@ class SlideReader:
             Size in target pixels.
         cache : dict, optional
             See :meth:`read_level`.
+        jpeg_dct_scaling : bool, optional
+            Where :meth:`dct_factor` allows, decode the level's JPEG tiles reduced instead of
+            averaging full-size pixels (config ``tiling: jpeg_dct_scaling``); regions reaching
+            past the level's edge are averaged.
 
         Returns
         -------
         numpy.ndarray
             (height, width, 3) uint8 RGB: the chosen level's pixels covering the
-            region, area-averaged when the level is finer than the target.
+            region, area-averaged (or DCT-scaled) when the level is finer than the target.
         """
         s = plan.scale
+        if jpeg_dct_scaling and (factor := self.dct_factor(plan)) > 1:
+            level_width, level_height = self.info.level_dimensions[plan.level]
+            if (
+                row >= 0
+                and col >= 0
+                and (col + width) * factor <= level_width
+                and (row + height) * factor <= level_height
+            ):
+                try:
+                    return self._levels.read(plan.level, col, row, width, height, cache, factor)
+                except Exception as err:
+                    where = f"row={row}, col={col} (target pixels)"
+                    problem = f"cannot decode level {plan.level} reduced {factor}x at {where}: {err}"
+                    raise SlideError(self.info.slide_id, self.info.path, problem) from err
         box = (col * s, row * s, (col + width) * s, (row + height) * s)
         return self.read_resampled(plan.level, box, height, width, cache)
 
