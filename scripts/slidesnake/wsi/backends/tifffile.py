@@ -147,9 +147,8 @@ class TiffLevels:
             self._pages = pages
             self._decoders = [page.decode for page in pages]
             self._fd = os.open(path, os.O_RDONLY)
-            self._jpeg_modes: dict[
-                int, str | None
-            ] = {}  # level -> Pillow's JPEG colour mode (None: none fits)
+            # level -> Pillow's JPEG colour mode that decodes it as tifffile does (None: none does)
+            self._jpeg_modes: dict[int, str | None] = {}
         except Exception:
             self._tiff.close()
             raise
@@ -178,15 +177,15 @@ class TiffLevels:
     def _probe_jpeg_mode(self, level: int) -> str | None:
         page = self._pages[level]
         first = next((i for i, count in enumerate(page.databytecounts) if count), None)
-        if page.compression != COMPRESSION.JPEG or first is None:
-            return None
+        if page.compression != COMPRESSION.JPEG or page.jpegheader is not None or first is None:
+            return None  # NDPI's tiles are restart intervals of one JPEG, not JPEG streams
         stream = self._jpeg_stream(level, first)
         reference = self._segment(level, first, None)
         for mode in ("", "RGB"):  # as its header says (YCbCr), or RGB-coded (Aperio's usual)
             try:
                 if np.array_equal(self._pillow_decode(stream, level, 1, mode), reference):
                     return mode
-            except (OSError, ValueError):
+            except Exception:  # any failure means: not this mode
                 continue
         return None
 
