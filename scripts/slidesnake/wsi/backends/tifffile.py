@@ -153,14 +153,18 @@ class TiffLevels:
             self._tiff.close()
             raise
 
-    def _jpeg_stream(self, level: int, index: int) -> bytes | None:
-        """A JPEG tile as one complete stream (the page's shared tables merged in); None if empty."""
+    def _tile_bytes(self, level: int, index: int) -> bytes | None:
+        """The compressed bytes of one tile (or strip) as stored; None for a tile never written."""
         page = self._pages[level]
         count = page.databytecounts[index]
-        if not count:
-            return None
-        data = os.pread(self._fd, count, page.dataoffsets[index])
-        return data if page.jpegtables is None else page.jpegtables[:-2] + data[2:]  # one SOI, one EOI
+        return os.pread(self._fd, count, page.dataoffsets[index]) if count else None
+
+    def _jpeg_stream(self, level: int, index: int) -> bytes | None:
+        """A JPEG tile as one complete stream (the page's shared tables merged in); None if empty."""
+        data, tables = self._tile_bytes(level, index), self._pages[level].jpegtables
+        if data is None or tables is None:
+            return data
+        return tables[:-2] + data[2:]  # one SOI, one EOI
 
     def _pillow_decode(self, stream: bytes, level: int, factor: int, mode: str) -> np.ndarray:
         """A JPEG tile decoded by Pillow at 1/``factor`` of its size (``mode``: its colour space)."""
@@ -209,14 +213,11 @@ class TiffLevels:
             return cache[key]
         page = self._pages[level]
         if factor > 1:
-            stream = self._jpeg_stream(level, index)
-            mode = self._jpeg_modes[level]
+            stream, mode = self._jpeg_stream(level, index), self._jpeg_mode(level)
             segment = None if stream is None else self._pillow_decode(stream, level, factor, mode)
         else:
-            count = page.databytecounts[index]
-            data = os.pread(self._fd, count, page.dataoffsets[index]) if count else None
             segment, _, _ = self._decoders[level](
-                data, index, jpegtables=page.jpegtables, jpegheader=page.jpegheader
+                self._tile_bytes(level, index), index, jpegtables=page.jpegtables, jpegheader=page.jpegheader
             )
             if segment is not None:
                 segment = segment[0]  # (depth, rows, columns, samples) -> (rows, columns, samples)
