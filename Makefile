@@ -24,9 +24,11 @@ demo: $(STAMP)
 	@echo "  results/reports/<dataset>/         metrics, confusion matrix, ROC, training curves"
 	@echo "  results/report.html                the study report"
 
-## test: the whole test suite (unit tests and real workflow runs)
+## test: the whole test suite (unit tests and real workflow runs), its modules on TEST_WORKERS
+## pytest-xdist workers side by side (a module's tests stay together, sharing its study run)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## bench: tiling and prediction speed and memory on a 40000x32000 real-tissue slide (built once into
 ## .bench/), snakemake -n on a 10,000-slide study, and training throughput (see benchmarks/README.md)

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from slidesnake.errors import SlideError, StudyError
 from slidesnake.exports.colours import class_colours
 from slidesnake.exports.overlay import write_overlay
 from slidesnake.exports.qupath import _feature, _tile_features, positive_regions, write_qupath_geojson
-from slidesnake.metrics import agreement, bootstrap, level_metrics, slide_score
+from slidesnake.metrics import FUNCTIONS, agreement, bootstrap, level_metrics, slide_score
 from slidesnake.rules.predict import _check_geometry
 from slidesnake.store.maps import MapGeometry, stitch
 from slidesnake.wsi import TilePlan
@@ -174,6 +175,40 @@ def test_level_metrics_give_each_metric_its_interval_and_nan_when_undefined():
         0
     ]
     assert np.isnan(row["auc"]) and np.isnan(row["auc_ci_low"]) and np.isnan(row["balanced_accuracy"])
+
+
+def test_the_metrics_equal_scikit_learns():
+    """The NumPy metrics against scikit-learn's on random draws, ties and one-class draws included."""
+    from sklearn import metrics
+
+    rng = np.random.default_rng(3)
+    compared = 0
+    for size in (1, 2, 5, 40, 300):
+        for _ in range(40):
+            truth = rng.integers(0, 3, size)
+            called = np.where(rng.random(size) < 0.7, truth, rng.integers(0, 3, size))
+            score = np.round(rng.random(size), 1)  # rounded: many ties
+            binary = (truth == 1).astype(int)
+            if 0 < binary.sum() < size:
+                assert FUNCTIONS["auc"](binary, score, called) == pytest.approx(
+                    metrics.roc_auc_score(binary, score), abs=1e-12
+                )
+                compared += 1
+            else:
+                assert np.isnan(FUNCTIONS["auc"](binary, score, called))
+            assert FUNCTIONS["accuracy"](truth, score, called) == metrics.accuracy_score(truth, called)
+            f1 = metrics.f1_score(truth == 1, called == 1, zero_division=0)
+            assert FUNCTIONS["f1"](truth, score, called) == pytest.approx(f1, abs=1e-12)
+            if len(set(truth)) >= 2:
+                with warnings.catch_warnings():  # a class called but absent from the truth
+                    warnings.simplefilter("ignore", UserWarning)
+                    balanced = metrics.balanced_accuracy_score(truth, called)
+                assert FUNCTIONS["balanced_accuracy"](truth, score, called) == pytest.approx(
+                    balanced, abs=1e-12
+                )
+            else:
+                assert np.isnan(FUNCTIONS["balanced_accuracy"](truth, score, called))
+    assert compared > 100
 
 
 def test_slide_scores():

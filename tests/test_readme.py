@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+from test_workflow import RUN_TIMEOUT_S
 
 from conftest import ROOT
 
@@ -33,7 +34,7 @@ def test_the_first_study_walkthrough_works_as_written(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=RUN_TIMEOUT_S,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     study = tmp_path / "studies" / "first"

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 from slurmcluster import run, single_node_cluster
-from test_workflow import SNAKEMAKE, make_workdir
+from test_workflow import RUN_TIMEOUT_S, SNAKEMAKE, make_workdir
 
 from conftest import ROOT
 from slidesnake.demo import demo_sheet, write_demo_slide
@@ -55,7 +55,7 @@ def _dataset() -> dict:
     return {"labels": labels, "positive_class": "tumor", "env": "tensorflow-gpu", "gpus": 1}
 
 
-def _snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def _snakemake(workdir: Path, *args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
     command = [*SNAKEMAKE, "-s", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
     return run(*command, timeout=timeout)
 
@@ -113,7 +113,7 @@ def runs(cluster, tmp_path_factory):
     refused_s = time.monotonic() - start
     refused_logs = list((slurm / ".snakemake" / "slurm_logs").glob("**/*.log"))
     start = time.monotonic()
-    done = run(*_on_slurm(slurm), timeout=900)
+    done = run(*_on_slurm(slurm), timeout=RUN_TIMEOUT_S)
     print(f"SLURM run: {time.monotonic() - start:.0f} s")
     assert done.returncode == 0, done.stderr[-6000:]
     return {
@@ -199,7 +199,7 @@ def test_a_job_cancelled_by_scancel_is_reported_and_the_rerun_completes(runs):
     process = subprocess.Popen(_on_slurm(slurm), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         cancelled = None
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900
         while cancelled is None and time.monotonic() < deadline:
             queue = run("squeue", "-h", "-o", "%i %T %k", timeout=10).stdout.splitlines()
             running = [line.split()[0] for line in queue if " RUNNING rule_tsne" in line]
@@ -209,14 +209,14 @@ def test_a_job_cancelled_by_scancel_is_reported_and_the_rerun_completes(runs):
                 cancelled = running[0]
             time.sleep(0.5)
         assert cancelled, "the tsne job never ran"
-        output, _ = process.communicate(timeout=600)
+        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
         process.kill()
     assert process.returncode != 0
     assert re.search(rf"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'", output), output[-3000:]
     assert not tsne.exists()
     assert _leftovers(slurm) == []
-    done = run(*_on_slurm(slurm), timeout=900)
+    done = run(*_on_slurm(slurm), timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-4000:]
     assert _leftovers(slurm) == []
     assert tsne.read_bytes() == expected

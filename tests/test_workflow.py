@@ -21,6 +21,9 @@ from slidesnake.store.maps import read_probability_map
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: A safety net only: a whole study takes minutes, longer on a slow CI machine running two test
+#: modules side by side (make test runs two pytest-xdist workers).
+RUN_TIMEOUT_S = 3600
 TEST_STUDY = ROOT / ".test"
 
 
@@ -35,7 +38,7 @@ def make_workdir(workdir: Path, sheet: Path, **overrides) -> Path:
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     command = [*SNAKEMAKE, "-s", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -330,43 +333,6 @@ def write_config(workdir: Path, config: dict) -> Path:
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return workdir
-
-
-def test_radiograph_example_cross_validates_and_keeps_the_duplicate_pair_together(tmp_path):
-    config = yaml.safe_load((ROOT / "config" / "examples" / "xray.yaml").read_text())
-    config["datasets"]["xray"]["patches"]["labels_csv"] = str(SHARED / "xray" / "labels.csv")
-    done = snakemake(write_config(tmp_path, config), "--cores", "2")
-    assert done.returncode == 0, done.stderr[-4000:]
-    results = tmp_path / "results"
-    leakage = json.loads((results / "splits" / "xray.leakage.json").read_text())
-    assert leakage["ok"] and len(leakage["duplicate_items"]) == 1
-    splits = pd.read_csv(results / "splits" / "xray.tsv", sep="\t")
-    pair = splits[splits["item"].str.contains("PMC2584007_1752-1947-2-335-2", regex=False)]
-    assert len(pair) == 2 and set(pair["split"]) == {"val"}
-    metrics = pd.read_csv(results / "reports" / "xray" / "metrics.tsv", sep="\t")
-    assert list(metrics["level"].unique()) == ["image", "patient"]
-    images = metrics[metrics["level"] == "image"].set_index("split")
-    assert images.at["val", "n"] == 10
-    assert images.at["val", "accuracy"] >= 0.9
-    assert images.at["val", "accuracy_ci_low"] <= images.at["val", "accuracy"]
-    assert (results / "models" / "xray" / "model.keras").is_file()
-    assert len(pd.read_csv(results / "reports" / "xray" / "tsne.tsv", sep="\t")) == 77
-    # 5-fold cross-validation of the 75 TRAIN and VAL images; the 2 TEST images stay out of every fold
-    assert sorted(splits.loc[splits["split"] != "test", "fold"].unique()) == [0, 1, 2, 3, 4]
-    assert (splits.loc[splits["split"] == "test", "fold"] == -1).all()
-    assert pair["fold"].nunique() == 1
-    oof = pd.read_csv(results / "crossval" / "xray" / "oof.tsv", sep="\t")
-    assert len(oof) == 75 and oof["item"].is_unique and "TEST" not in "".join(oof["item"])
-    crossval = pd.read_csv(results / "crossval" / "xray" / "metrics.tsv", sep="\t", dtype={"fold": str})
-    crossval = crossval[crossval["level"] == "image"].set_index("fold")
-    assert list(crossval.index) == ["0", "1", "2", "3", "4", "pooled", "mean"]
-    for row in ("pooled", "mean"):
-        assert (
-            crossval.at[row, "accuracy_ci_low"]
-            <= crossval.at[row, "accuracy"]
-            <= crossval.at[row, "accuracy_ci_high"]
-        )
-    assert crossval.at["mean", "accuracy"] >= 0.9  # the figure the README states
 
 
 def test_a_class_with_one_patient_fails_with_a_clear_message(tmp_path):
