@@ -18,10 +18,11 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: The modules that take longest (whole studies run through Snakemake), longest first. ``make test``
+#: The modules that take longest (whole studies run through Snakemake), longest first (SLURM's, with
+#: its waits between status polls, the longest of all). ``make test``
 #: hands whole modules to two pytest-xdist workers in collection order; starting these first lets
 #: the short modules fill in beside them, so both workers finish at about the same time.
-LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_crossval.py", "test_bad_slides.py")
+LONGEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_crossval.py", "test_bad_slides.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -33,6 +33,9 @@ pytestmark = [
 PROFILE = ROOT / "profiles" / "slurm"
 #: What the test cluster allows a group job (2 CPUs, 20 GB on the node).
 CLUSTER_LIMITS = ["--cores", "2", "--resources", "mem_mb=8000"]
+#: This cluster's jobs take seconds: the first status poll 2 s after a submission (the profile's 10 s
+#: is for real clusters), and each later one 10 s further apart while none finishes (the plugin's).
+FAST_POLLS = ["--slurm-init-seconds-before-status-checks", "2"]
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+)")
 
 
@@ -70,6 +73,7 @@ def _on_slurm(workdir: Path, *args: str) -> list[str]:
         "--workflow-profile",
         str(PROFILE),
         *CLUSTER_LIMITS,
+        *FAST_POLLS,
         "--slurm-status-command",
         "squeue",
         "--slurm-keep-successful-logs",
