@@ -18,10 +18,9 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: The modules that take longest (whole studies run through Snakemake), longest first (SLURM's, with
-#: its waits between status polls, the longest of all). ``make test``
-#: hands whole modules to two pytest-xdist workers in collection order; starting these first lets
-#: the short modules fill in beside them, so both workers finish at about the same time.
+#: The modules that run whole studies through Snakemake, longest first (SLURM's, with its waits
+#: between status polls). ``make test`` hands whole modules to two pytest-xdist workers in
+#: collection order; starting these first lets the short modules fill in beside them.
 LONGEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_crossval.py", "test_bad_slides.py")
 
 

@@ -55,14 +55,6 @@ def _sheet(folder):
     return folder / "slides.tsv"
 
 
-def _study(folder):
-    sheet = _sheet(folder)
-    datasets = {"site_a": yaml_dataset()}
-    workdir = make_workdir(folder / "run", sheet, datasets=datasets, cohorts={})
-    done = snakemake(workdir, "--cores", "2")
-    return workdir, done
-
-
 def yaml_dataset():
     return {
         "labels": {
@@ -77,7 +69,9 @@ def yaml_dataset():
 
 @pytest.fixture(scope="module")
 def bad_study(tmp_path_factory):
-    workdir, done = _study(tmp_path_factory.mktemp("bad"))
+    folder = tmp_path_factory.mktemp("bad")
+    workdir = make_workdir(folder / "run", _sheet(folder), datasets={"site_a": yaml_dataset()}, cohorts={})
+    done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-5000:]
     return workdir
 

@@ -120,12 +120,12 @@ def _level_values(
     index: np.ndarray,
 ) -> dict[str, float]:
     """Every metric of :data:`METRICS` on the units at ``index``."""
-    t, c = true_codes[index], called_codes[index]
+    t, s, c = true_codes[index], scores[index], called_codes[index]
     return {
-        "auc": _auc(binary[index], scores[index], c),
-        "accuracy": _accuracy(t, scores[index], c),
-        "balanced_accuracy": _balanced(t, scores[index], c),
-        "f1": _f1(t, scores[index], c, positive_code),
+        "auc": _auc(binary[index], s, c),
+        "accuracy": _accuracy(t, s, c),
+        "balanced_accuracy": _balanced(t, s, c),
+        "f1": _f1(t, s, c, positive_code),
     }
 
 
