@@ -1,7 +1,7 @@
 """Rule entries: the dataset's labelled model inputs (tiles or images) with split and patient."""
 
 from slidesnake.rules import run
-from slidesnake.rules.labels import entries
+from slidesnake.rules.labels import entries, label_table
 
 run(
     snakemake,
@@ -9,7 +9,9 @@ run(
     split_tsv=snakemake.input.splits,
     classes=snakemake.params.classes,
     slides=snakemake.params.slides,
-    label_tsvs=snakemake.input.labels,
+    label_tsvs=[
+        label_table(folder, slide) for folder in snakemake.input.labels for slide in snakemake.params.slides
+    ],
     stores=snakemake.input.stores,
     out_tsv=snakemake.output.entries,
 )

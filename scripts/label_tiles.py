@@ -1,4 +1,4 @@
-"""Rule label_tiles: a label per tile from the slide's annotations or its slide label."""
+"""Rule label_tiles: a label per tile of every slide of a dataset, from annotations or slide labels."""
 
 from slidesnake.rules import run
 from slidesnake.rules.labels import label_tiles
@@ -6,9 +6,10 @@ from slidesnake.rules.labels import label_tiles
 run(
     snakemake,
     label_tiles,
-    store=snakemake.input.store,
+    slides=snakemake.params.slides,
+    stores=snakemake.input.stores,
     labels=snakemake.params.labels,
-    annotation_files=snakemake.input.annotations,
-    slide_label=snakemake.params.slide_label,
-    out_tsv=snakemake.output.labels,
+    annotation_files=snakemake.params.annotation_files,
+    slide_labels=snakemake.params.slide_labels,
+    out_dir=snakemake.output.labels,
 )

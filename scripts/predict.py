@@ -1,6 +1,7 @@
 """Rule predict: a slide through its model: tiles, class maps, heatmaps, scores, QuPath and OME-TIFF."""
 
 from slidesnake.rules import run
+from slidesnake.rules.ingest import slide_file
 from slidesnake.rules.predict import predict
 
 run(
@@ -9,11 +10,11 @@ run(
     model_path=snakemake.input.model,
     model_json=snakemake.input.model_config,
     store=snakemake.input.store,
-    info_json=snakemake.input.info,
-    thumbnail_png=snakemake.input.thumbnail,
-    label_tsvs=snakemake.input.labels,
+    info_json=slide_file(snakemake.input.slide, "info"),
+    thumbnail_png=slide_file(snakemake.input.slide, "thumbnail"),
     annotation_files=snakemake.input.annotations,
     labels=snakemake.params.labels,
+    slide_label=snakemake.params.slide_label,
     model=snakemake.params.model,
     classes=snakemake.params.classes,
     positive_class=snakemake.params.positive_class,

@@ -1,7 +1,8 @@
 """Rule split_cohort: a cohort's slides as one external split, checked against its model's training data."""
 
 from slidesnake.rules import run
-from slidesnake.rules.labels import split_cohort
+from slidesnake.rules.ingest import slide_files
+from slidesnake.rules.labels import label_table, split_cohort
 
 run(
     snakemake,
@@ -10,11 +11,13 @@ run(
     model=snakemake.params.model,
     slides=snakemake.params.slides,
     patients=snakemake.params.patients,
-    label_tsvs=snakemake.input.labels,
-    info_jsons=snakemake.input.info,
-    tiling_qc_jsons=snakemake.input.tiling,
+    label_tsvs=[
+        label_table(folder, slide) for folder in snakemake.input.labels for slide in snakemake.params.slides
+    ],
+    info_jsons=slide_files(snakemake.input.slides, "info"),
+    tiling_qc_jsons=slide_files(snakemake.input.slides, "tiling_qc"),
     model_split_tsv=snakemake.input.model_splits,
-    model_info_jsons=snakemake.input.model_info,
+    model_info_jsons=slide_files(snakemake.input.model_slides, "info"),
     positive_class=snakemake.params.positive_class,
     out_tsv=snakemake.output.splits,
     leakage_json=snakemake.output.leakage,

@@ -1,7 +1,8 @@
 """Rule split_slides: patient-grouped train/val/test splits of a slide dataset, with the leakage check."""
 
 from slidesnake.rules import run
-from slidesnake.rules.labels import split_slides
+from slidesnake.rules.ingest import slide_files
+from slidesnake.rules.labels import label_table, split_slides
 
 run(
     snakemake,
@@ -10,9 +11,11 @@ run(
     slides=snakemake.params.slides,
     patients=snakemake.params.patients,
     sites=snakemake.params.sites,
-    label_tsvs=snakemake.input.labels,
-    info_jsons=snakemake.input.info,
-    tiling_qc_jsons=snakemake.input.tiling,
+    label_tsvs=[
+        label_table(folder, slide) for folder in snakemake.input.labels for slide in snakemake.params.slides
+    ],
+    info_jsons=slide_files(snakemake.input.slides, "info"),
+    tiling_qc_jsons=slide_files(snakemake.input.slides, "tiling_qc"),
     splits=snakemake.params.splits,
     positive_class=snakemake.params.positive_class,
     out_tsv=snakemake.output.splits,

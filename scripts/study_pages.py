@@ -1,14 +1,15 @@
 """Rule study_pages: the study summary, the QC cohort page and the provenance as HTML pages."""
 
 from slidesnake.rules import run
+from slidesnake.rules.ingest import slide_files
 from slidesnake.rules.report import study_pages
 
 run(
     snakemake,
     study_pages,
     audit_tsvs=snakemake.input.audit,
-    thumbnails=snakemake.input.thumbnails,
-    masks=snakemake.input.masks,
+    thumbnails=slide_files(snakemake.input.slides, "thumbnail"),
+    masks=slide_files(snakemake.input.slides, "mask"),
     performance_tsv=snakemake.input.performance,
     cross_site_tsvs=snakemake.input.cross_site,
     cross_site_pngs=snakemake.input.cross_site_figure,

@@ -96,7 +96,7 @@ def test_env_file_parses_and_pins_every_package(env):
 
 def test_every_rule_has_an_env_and_every_import_is_listed():
     rules = rule_envs()
-    assert {"slide_info", "tile", "train", "predict", "evaluate"} <= {name for name, _, _ in rules}
+    assert {"ingest", "label_tiles", "train", "predict", "evaluate"} <= {name for name, _, _ in rules}
     assert len(MODEL_ENVS) >= 2  # CPU and GPU TensorFlow
     problems = []
     for name, script, envs in rules:

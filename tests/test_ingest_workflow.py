@@ -1,4 +1,4 @@
-"""A real Snakemake run of the ingest stages on good and bad slides with ``on_bad_slide: fail``.
+"""A real Snakemake run of the ingest rule on good and bad slides with ``on_bad_slide: fail``.
 
 --keep-going finishes the good slides; the bad ones fail their own jobs with a message naming slide and file.
 """
@@ -48,7 +48,7 @@ def test_the_run_reports_the_failed_slides(mixed_run):
     _, done = mixed_run
     assert done.returncode != 0
     log = done.stdout + done.stderr
-    assert "slide_info" in log and "broken" in log and "notatiff" in log
+    assert "ingest" in log and "broken" in log and "notatiff" in log
 
 
 def test_good_slides_are_tiled_completely(mixed_run):
@@ -68,16 +68,17 @@ def test_good_slides_are_tiled_completely(mixed_run):
         shards = [p for p in (store / "image" / "c").rglob("*") if p.is_file()]
         held = {(r // 32, c // 32) for r, c in zip(index["row"], index["col"], strict=True)}
         assert len(shards) == len(held)  # one file per 32 x 32 tiles with tissue
-    assert read_json(workdir / "results" / "slides" / "boxes" / "info.json")["mpp_source"] == "sheet"
-    boxes = (workdir / "results" / "logs" / "tile" / "boxes.log").read_text()
+    boxes = (workdir / "results" / "logs" / "ingest" / "boxes.log").read_text()
+    assert "um/px (sheet)" in boxes  # read with the sheet's MPP, then failed in its tiling stage
     assert "no tissue tile found" in boxes and "on_bad_slide: fail" in boxes  # fail: no quarantine
+    assert not (workdir / "results" / "slides" / "boxes").exists()  # a failed job leaves no outputs
     assert not list((workdir / "results" / "tiles").glob(".*tmp"))
 
 
 @pytest.mark.parametrize("slide_id", sorted(BAD))
 def test_failed_slides_leave_a_log_naming_slide_and_file_and_no_outputs(mixed_run, slide_id):
     workdir, _ = mixed_run
-    log = (workdir / "results" / "logs" / "slide_info" / f"{slide_id}.log").read_text()
+    log = (workdir / "results" / "logs" / "ingest" / f"{slide_id}.log").read_text()
     assert f"slide {slide_id!r}" in log
     assert BAD[slide_id].name in log
     assert not (workdir / "results" / "slides" / slide_id / "info.json").exists()

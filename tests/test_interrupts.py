@@ -1,4 +1,4 @@
-"""Killed jobs leave nothing behind: a real SIGTERM and a real kill -9 of a running tiling job.
+"""Killed jobs leave nothing behind: a real SIGTERM and a real kill -9 of a running ingest job.
 
 The slide is a 12,000 x 10,000 px real-tissue SVS (../shared/tools/make_bench_slide.py), so its tile
 job runs for some seconds. Each test starts ``snakemake`` on it, waits until the job writes chunks
@@ -62,14 +62,14 @@ def _temporaries(workdir: Path) -> list[Path]:
 
 
 def _tile_job(workdir: Path, timeout: float = 240) -> int:
-    """The process id of the running tile job, once it has written chunks into its temporary store."""
+    """The process id of the running ingest job, once it has written chunks into its temporary store."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stores = list((workdir / "results" / "tiles").glob(".big.zarr.*.tmp*"))
         if stores and any(p.is_file() for p in (stores[0] / "image").rglob("*")):
             return int(stores[0].name.split(".")[3])  # .big.zarr.<pid>.tmp: the job's own process
         time.sleep(0.05)
-    pytest.fail("the tile job never wrote into a temporary store")
+    pytest.fail("the ingest job never wrote into a temporary store")
 
 
 def _rerun_is_clean(workdir: Path) -> None:
@@ -86,7 +86,7 @@ def test_sigterm_removes_the_partial_store(tmp_path, big_sheet):
     os.kill(_tile_job(workdir), signal.SIGTERM)
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
-    log = (workdir / "results" / "logs" / "tile" / "big.log").read_text()
+    log = (workdir / "results" / "logs" / "ingest" / "big.log").read_text()
     assert "stopped by SIGTERM; its temporary outputs were removed" in log
     assert not _temporaries(workdir), _temporaries(workdir)
     assert not (workdir / TARGET).exists()
@@ -101,5 +101,5 @@ def test_kill_9_debris_is_removed_by_the_rerun(tmp_path, big_sheet):
     assert run.returncode != 0
     assert _temporaries(workdir)  # nothing can clean up after kill -9 ...
     _rerun_is_clean(workdir)  # ... but the next job writing that output does
-    log = (workdir / "results" / "logs" / "tile" / "big.log").read_text()
+    log = (workdir / "results" / "logs" / "ingest" / "big.log").read_text()
     assert "left by a job that was killed" in log

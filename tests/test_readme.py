@@ -40,5 +40,5 @@ def test_the_first_study_walkthrough_works_as_written(tmp_path):
     study = tmp_path / "studies" / "first"
     for output in ("report.html", "qupath/CMU-1.geojson", "heatmaps/CMU-1.jpg", "reports/crc/summary.html"):
         assert (study / "results" / output).is_file(), output
-    labels = pd.read_csv(study / "results" / "labels" / "CMU-1.tsv", sep="\t", keep_default_na=False)
+    labels = pd.read_csv(study / "results" / "labels" / "crc" / "CMU-1.tsv", sep="\t", keep_default_na=False)
     assert {"tumor", "normal"} <= set(labels["label"])  # both hand-written regions label tiles

@@ -166,7 +166,7 @@ def test_every_job_went_through_sbatch_with_its_resources(runs):
     print("SLURM jobs by rule or group:", {k: len(v) for k, v in sorted(by_kind.items())})
     groups = {k.split("_")[1]: v for k, v in by_kind.items() if k.startswith("group_")}
     assert {"slide", "predict", "study", "report"} <= set(groups), sorted(by_kind)
-    # six slides' slide_info, tissue, tile and label_tiles: one cluster job, not 24; one for predict
+    # six slides' ingest and label_tiles: one cluster job, not 12; one for predict
     assert len(groups["slide"]) == 1
     assert len(groups["predict"]) == 1
     for line in by_kind["rule_train"] + groups["predict"]:
@@ -177,7 +177,8 @@ def test_every_job_went_through_sbatch_with_its_resources(runs):
     for line in groups["slide"] + groups["study"]:
         assert "gpu" not in line, line
     (slides,) = groups["slide"]
-    assert "mem=8000M" in slides, slides  # 6 slides' jobs side by side, stacked to fit the limits
+    # 6 slides' ingest jobs (2 threads, 4000 MB each) one after another on the group's 2 cores
+    assert "mem=4000M" in slides, slides
 
 
 def test_outputs_are_the_workstation_bytes(runs):

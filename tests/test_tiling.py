@@ -14,7 +14,7 @@ from conftest import CMU, SLIDES, defaults
 from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError, StudyError
 from slidesnake.io import read_json, read_table
-from slidesnake.rules.ingest import audit, slide_info, tile, tissue
+from slidesnake.rules.ingest import audit, ingest, slide_file
 from slidesnake.settings import ResolutionPolicy, TissueSettings
 from slidesnake.store import COMPRESSORS, TileStore, make_codec, write_tile_store
 from slidesnake.tissue import sharpness, tile_grid, tissue_mask
@@ -331,40 +331,29 @@ def write_blank_svs(path, width=1200, height=800):
 
 
 def _ingest(path, tmp_path, on_bad_slide, slide_id="glass", tile_size=128):
-    """The three ingest stages of one slide, as the workflow runs them; the output paths."""
-    out = {
-        name: str(tmp_path / name)
-        for name in ("info.json", "mask.png", "tissue.json", "grid.tsv", "tiling.json", "glass.zarr")
-    }
-    slide_info(
+    """Rule ingest on one slide, as the workflow runs it; the paths of what it writes."""
+    slide_dir, store = tmp_path / "slide", tmp_path / "glass.zarr"
+    ingest(
         slide_path=str(path),
         slide_id=slide_id,
-        sheet_mpp=None,
+        slide={
+            "sheet_mpp": None,
+            "resolution": defaults("resolution"),
+            "tiling": {**defaults("tiling"), "tile_size": tile_size},
+        },
         mpp_override=None,
+        tissue_config=defaults("tissue"),
         on_bad_slide=on_bad_slide,
-        info_json=out["info.json"],
-    )
-    tissue(
-        info_json=out["info.json"],
-        tissue=defaults("tissue"),
-        thumbnail_png=str(tmp_path / "thumb.png"),
-        mask_png=out["mask.png"],
-        qc_json=out["tissue.json"],
-    )
-    tile(
-        info_json=out["info.json"],
-        mask_png=out["mask.png"],
-        tissue_qc_json=out["tissue.json"],
-        resolution=defaults("resolution"),
-        tiling={**defaults("tiling"), "tile_size": tile_size},
-        min_tissue_fraction=0.5,
-        on_bad_slide=on_bad_slide,
-        store=out["glass.zarr"],
-        grid_tsv=out["grid.tsv"],
-        qc_json=out["tiling.json"],
+        slide_dir=str(slide_dir),
+        store=str(store),
         threads=1,
     )
-    return out
+    files = {"info.json": "info", "tissue.json": "tissue_qc", "grid.tsv": "grid", "tiling.json": "tiling_qc"}
+    return {
+        "slide_dir": str(slide_dir),
+        "glass.zarr": str(store),
+        **{key: slide_file(str(slide_dir), name) for key, name in files.items()},
+    }
 
 
 def test_a_slide_without_tissue_is_carried_through_as_excluded(tmp_path):
@@ -376,12 +365,7 @@ def test_a_slide_without_tissue_is_carried_through_as_excluded(tmp_path):
     assert len(read_table(out["grid.tsv"])) == (800 // 128) * (1200 // 128)
     store = TileStore(out["glass.zarr"])
     assert store.index.empty and store.status == "excluded" and store.reason == qc["reason"]
-    audit(
-        info_jsons=[out["info.json"]],
-        tissue_jsons=[out["tissue.json"]],
-        tiling_jsons=[out["tiling.json"]],
-        out_tsv=str(tmp_path / "slides.tsv"),
-    )
+    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"))
     row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
     assert list(row.index[:3]) == ["slide_id", "status", "reason"]
     assert (row["slide_id"], row["reader"], row["status"], row["tiles_written"], row["level"]) == (

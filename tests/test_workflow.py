@@ -83,9 +83,9 @@ def test_stores_hold_the_kept_tiles_one_chunk_each(study_run):
 
 
 def test_tumor_tiles_lie_inside_the_annotated_polygons(study_run, small_study):
-    for slide_id in ("A02", "B03"):
+    for slide_id, dataset in (("A02", "site_a"), ("B03", "site_b")):
         labels = pd.read_csv(
-            study_run / "results" / "labels" / f"{slide_id}.tsv", sep="\t", keep_default_na=False
+            study_run / "results" / "labels" / dataset / f"{slide_id}.tsv", sep="\t", keep_default_na=False
         )
         features = json.loads((small_study / f"{slide_id}.geojson").read_text())["features"]
         tumor = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in features])
@@ -130,10 +130,10 @@ def test_each_dataset_has_its_model_and_metrics(study_run):
 
 
 def test_probability_maps_follow_the_tumor(study_run):
-    for slide_id in ("A06", "B05"):
+    for slide_id, dataset in (("A06", "site_a"), ("B05", "site_b")):
         grid, attrs = read_probability_map(study_run / "results" / "maps" / f"{slide_id}.zarr")
         labels = pd.read_csv(
-            study_run / "results" / "labels" / f"{slide_id}.tsv", sep="\t", keep_default_na=False
+            study_run / "results" / "labels" / dataset / f"{slide_id}.tsv", sep="\t", keep_default_na=False
         )
         slides = pd.read_csv(study_run / "results" / "slides.tsv", sep="\t").set_index("slide_id")
         # stride 32 on 64 px tiles: two map cells per tile side, every class in the map

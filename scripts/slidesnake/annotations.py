@@ -18,8 +18,9 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
-from .errors import AnnotationError
+from .errors import AnnotationError, SlideError
 from .settings import LabelSettings
+from .store import TileStore
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +192,50 @@ def tile_labels(
         assigned[inside >= labels.min_fraction] = ""
     labelled["label"] = assigned
     return labelled
+
+
+def slide_tile_labels(
+    store: TileStore, labels: LabelSettings, *, annotation_path: str | None, slide_label: str | None
+) -> pd.DataFrame:
+    """A label per tile of a slide's store, from its annotations or from its slide label.
+
+    Parameters
+    ----------
+    store : TileStore
+        The slide's tiles (their index: level-0 corners and content hashes).
+    labels : LabelSettings
+        The labels of the slide's dataset (``source``: annotations or slide).
+    annotation_path : str or None
+        The slide's annotation file (None: no regions, every tile is ``unannotated``).
+    slide_label : str or None
+        The sheet's ``label`` of the slide, for ``source: slide``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``slide_id``, the tile index and ``label`` (with ``fraction_<class>`` columns for annotations).
+
+    Raises
+    ------
+    SlideError
+        When the slide label is not one of the dataset's classes.
+    """
+    slide_id, index = store.slide_id, store.index
+    if labels.source == "annotations":
+        regions = read_annotations(annotation_path, slide_id) if annotation_path else []
+        table = tile_labels(
+            index,
+            tile_size_level0=store.plan.tile_size_level0,
+            regions=regions,
+            labels=labels,
+            slide_id=slide_id,
+            annotation_path=annotation_path or "",
+        )
+    else:
+        if slide_label not in labels.classes:
+            classes = list(labels.classes)
+            problem = f"sheet column 'label' = {slide_label!r} is not one of the dataset's classes {classes}"
+            raise SlideError(slide_id, store.attrs["source"], problem)
+        table = index.assign(label=slide_label)
+    table.insert(0, "slide_id", slide_id)
+    return table

@@ -39,6 +39,14 @@ sheet = sheet.set_index("slide_id", drop=False)
 check_cohorts(config, sheet)
 
 SLIDES = sheet["slide_id"].tolist()
+# the sheet's cells as plain dicts, column -> slide -> value (None where empty): input functions run
+# once or more per job, and a dict lookup is a hundred times cheaper than a DataFrame's
+CELLS = {
+    column: {
+        slide: None if pd.isna(value) else value for slide, value in values.items()
+    }
+    for column, values in sheet.items()
+}
 PATCH_DATASETS = sorted(
     d for d, c in config["datasets"].items() if c["labels"]["source"] == "patches"
 )
@@ -50,6 +58,12 @@ EXTERNAL_COHORTS = [c for c in COHORTS if config["cohorts"][c]["slides"]]
 LABELLED_COHORTS = [c for c in COHORTS if cohort_labels(config, c)]
 # everything that has an entries table and a report: datasets and labelled cohorts
 EVALUATED = DATASETS + LABELLED_COHORTS
+# the sheet's datasets and cohorts whose slides are labelled (one label_tiles job each)
+LABELLED_HOMES = sorted(
+    home
+    for home in set(sheet["dataset"])
+    if home in SLIDE_DATASETS or home in LABELLED_COHORTS
+)
 # cross-validation: k fold models per dataset; the deployed model is their ensemble or one refit
 FOLDS = config["splits"]["folds"]
 CROSSVAL_DATASETS = DATASETS if FOLDS >= 2 else []
@@ -82,13 +96,11 @@ def alternatives(names):
 
 def sheet_value(slide, column):
     """One cell of the sheet, None when the column or the value is missing."""
-    if column not in sheet or pd.isna(sheet.at[slide, column]):
-        return None
-    return sheet.at[slide, column]
+    return CELLS[column][slide] if column in CELLS else None
 
 
 def slide_file(wildcards):
-    return sheet.at[wildcards.slide, "path"]
+    return CELLS["path"][wildcards.slide]
 
 
 def slide_file_size(wildcards):
@@ -101,7 +113,7 @@ def slide_file_size(wildcards):
 
 def home_of(wildcards):
     """The dataset or cohort whose sheet rows hold the rule's slide."""
-    return sheet.at[wildcards.slide, "dataset"]
+    return CELLS["dataset"][wildcards.slide]
 
 
 def name_of(wildcards):
@@ -142,11 +154,17 @@ def fold_files(name):
     )
 
 
+def label_folder(name):
+    """The folder of tile labels of a dataset's or labelled cohort's slides (rule label_tiles; a cohort
+    reusing a dataset's slides: that dataset's); none for a patch dataset or an unlabelled cohort.
+    """
+    home = config["cohorts"].get(name, {}).get("slides") or name
+    return [f"results/labels/{home}"] if home in LABELLED_HOMES else []
+
+
 def cohort_label_tables(wildcards):
     """The tile labels of a labelled cohort's slides (none for an unlabelled cohort)."""
-    if wildcards.cohort not in LABELLED_COHORTS:
-        return []
-    return expand("results/labels/{slide}.tsv", slide=slides_of(wildcards.cohort))
+    return label_folder(wildcards.cohort)
 
 
 def per_slide(pattern):
@@ -185,7 +203,7 @@ def cross_site_rows():
 
 def annotation_file(slide):
     """The slide's annotation file, when its home labels from annotations (else None)."""
-    labels = labels_of(sheet.at[slide, "dataset"])
+    labels = labels_of(CELLS["dataset"][slide])
     path = sheet_value(slide, "annotations")
     return path if labels and labels["source"] == "annotations" and path else None
 
@@ -201,25 +219,24 @@ def all_annotation_files():
     return sorted({path for slide in SLIDES if (path := annotation_file(slide))})
 
 
-def slide_labels(wildcards):
-    """The slide's tile labels, when its home is labelled (for the agreement of its map)."""
-    return (
-        [f"results/labels/{wildcards.slide}.tsv"]
-        if labels_of(home_of(wildcards))
-        else []
-    )
+def annotation_files_of(name):
+    """Slide -> annotation file, of the slides of a dataset or cohort that have one."""
+    return {
+        slide: path for slide in slides_of(name) if (path := annotation_file(slide))
+    }
 
 
-def tiling_of(wildcards):
-    """The tiling settings of the slide: its home model's tile size."""
+def ingest_settings(wildcards):
+    """What ingest needs to know of one slide (its sheet MPP, and its home model's geometry as
+    tiling and resolution settings); the file size only reruns ingest when a slide is replaced.
+    """
     geometry = home_geometry(config, home_of(wildcards))
-    return {**config["tiling"], "tile_size": geometry.tile_size}
-
-
-def resolution_of(wildcards):
-    """The resolution policy of the slide: its home model's microns per pixel."""
-    geometry = home_geometry(config, home_of(wildcards))
-    return {**config["resolution"], "target_mpp": geometry.mpp}
+    return {
+        "sheet_mpp": sheet_value(wildcards.slide, "mpp"),
+        "file_size": slide_file_size(wildcards),
+        "resolution": {**config["resolution"], "target_mpp": geometry.mpp},
+        "tiling": {**config["tiling"], "tile_size": geometry.tile_size},
+    }
 
 
 def model_env(wildcards):

@@ -1,89 +1,42 @@
-# Stages 1-3: slide facts, tissue detection, tiling into Zarr, and the audit table.
-# A slide that cannot be used (unreadable, no MPP, no tissue, smaller than a tile) is carried
-# through with empty outputs and its reason (config on_bad_slide: skip), or fails its own jobs
-# (on_bad_slide: fail). Only slide_info reads the slide file's date: the others read its path
-# from info.json, whose content (and checksum) changes only when the slide's content does.
+# Stages 1-3: one ingest job per slide (slide facts, tissue detection, tiling into Zarr, one log)
+# writes the slide's folder (info.json, thumbnail, tissue mask and QC, tile grid, tiling QC) and its
+# tile store; then the audit table. One job, not three: planning a 10,000-slide study costs
+# Snakemake's per-job work, and every job start costs the imports. A slide that cannot be used
+# (unreadable, no MPP, no tissue, smaller than a tile) is carried through with empty outputs and its
+# reason (config on_bad_slide: skip), or fails its job (on_bad_slide: fail). Only ingest reads the
+# slide file's date (ancient: a touched or re-copied slide is not read again, one of another size is);
+# the others read its path from info.json, whose content changes only when the slide's content does.
 
 
-rule slide_info:
+rule ingest:
     input:
         slide=lambda wildcards: ancient(slide_file(wildcards)),
     output:
-        info="results/slides/{slide}/info.json",
-    log:
-        "results/logs/slide_info/{slide}.log",
-    conda:
-        "../../envs/slidesnake.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=20,
-    params:
-        code=code_version("slide_info"),
-        sheet_mpp=lambda wildcards: sheet_value(wildcards.slide, "mpp"),
-        mpp_override=config["resolution"]["mpp_override"],
-        file_size=slide_file_size,
-        on_bad_slide=config["on_bad_slide"],
-    script:
-        "../../scripts/slide_info.py"
-
-
-rule tissue:
-    input:
-        info="results/slides/{slide}/info.json",
-    output:
-        thumbnail="results/slides/{slide}/thumbnail.png",
-        mask="results/slides/{slide}/tissue_mask.png",
-        qc="results/slides/{slide}/tissue_qc.json",
-    log:
-        "results/logs/tissue/{slide}.log",
-    conda:
-        "../../envs/slidesnake.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    params:
-        code=code_version("tissue"),
-        tissue=config["tissue"],
-    script:
-        "../../scripts/tissue.py"
-
-
-rule tile:
-    input:
-        info="results/slides/{slide}/info.json",
-        mask="results/slides/{slide}/tissue_mask.png",
-        tissue_qc="results/slides/{slide}/tissue_qc.json",
-    output:
+        slide=directory("results/slides/{slide}"),
         store=directory("results/tiles/{slide}.zarr"),
-        grid="results/slides/{slide}/tile_grid.tsv",
-        qc="results/slides/{slide}/tiling_qc.json",
     log:
-        "results/logs/tile/{slide}.log",
+        "results/logs/ingest/{slide}.log",
     benchmark:
-        "results/benchmarks/tile/{slide}.tsv"
+        "results/benchmarks/ingest/{slide}.tsv"
     conda:
         "../../envs/slidesnake.yaml"
     threads: 2
     resources:
-        mem_mb=2000,  # bounded: a few decoded blocks per thread, never the slide
+        mem_mb=4000,  # bounded: the mask at 8 um/px and a few decoded blocks per thread, never the slide
         runtime=120,
     params:
-        code=code_version("tile"),
-        resolution=resolution_of,
-        tiling=tiling_of,
-        min_tissue_fraction=config["tissue"]["min_tissue_fraction"],
+        code=code_version("ingest"),
+        slide=ingest_settings,
+        mpp_override=config["resolution"]["mpp_override"],
+        tissue=config["tissue"],
         on_bad_slide=config["on_bad_slide"],
     script:
-        "../../scripts/tile.py"
+        "../../scripts/ingest.py"
 
 
 rule audit:
     input:
-        info=expand("results/slides/{slide}/info.json", slide=SLIDES),
-        tissue=expand("results/slides/{slide}/tissue_qc.json", slide=SLIDES),
-        tiling=expand("results/slides/{slide}/tiling_qc.json", slide=SLIDES),
+        slides=expand("results/slides/{slide}", slide=SLIDES),
     output:
         table="results/slides.tsv",
     log:

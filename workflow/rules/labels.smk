@@ -1,33 +1,44 @@
 # Stages 4-5: tile labels, patient-grouped splits with the leakage check, and each dataset's entries.
+# Tile labels are one job per dataset (a table per slide in results/labels/<dataset>/), not one per
+# slide: a label change relabels a dataset's slides (quick) and never re-tiles them, and the study's
+# plan has one job less per slide. predict labels its own slide the same way, for the agreement of
+# its map, so no slide's prediction waits on a job with an input per slide.
 
 
 rule label_tiles:
     input:
-        store="results/tiles/{slide}.zarr",
-        annotations=annotation_files,
+        stores=per_slide("results/tiles/{slide}.zarr"),
+        annotations=lambda wildcards: sorted(
+            set(annotation_files_of(wildcards.name).values())
+        ),
     output:
-        labels="results/labels/{slide}.tsv",
+        labels=directory("results/labels/{name}"),
     log:
-        "results/logs/label_tiles/{slide}.log",
+        "results/logs/label_tiles/{name}.log",
+    wildcard_constraints:
+        name=alternatives(LABELLED_HOMES),
     conda:
         "../../envs/slidesnake.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=60,
     params:
         code=code_version("label_tiles"),
-        labels=lambda wildcards: labels_of(home_of(wildcards)),
-        slide_label=lambda wildcards: sheet_value(wildcards.slide, "label"),
+        slides=lambda wildcards: slides_of(wildcards.name),
+        labels=lambda wildcards: labels_of(wildcards.name),
+        annotation_files=lambda wildcards: annotation_files_of(wildcards.name),
+        slide_labels=lambda wildcards: {
+            slide: sheet_value(slide, "label") for slide in slides_of(wildcards.name)
+        },
     script:
         "../../scripts/label_tiles.py"
 
 
 rule split_slides:
     input:
-        labels=per_slide("results/labels/{slide}.tsv"),
-        info=per_slide("results/slides/{slide}/info.json"),
-        tiling=per_slide("results/slides/{slide}/tiling_qc.json"),
+        labels=lambda wildcards: label_folder(wildcards.dataset),
+        slides=per_slide("results/slides/{slide}"),
     output:
         splits="results/splits/{dataset}.tsv",
         leakage="results/splits/{dataset}.leakage.json",
@@ -82,11 +93,10 @@ rule split_patches:
 rule split_cohort:
     input:
         labels=cohort_label_tables,
-        info=per_slide("results/slides/{slide}/info.json"),
-        tiling=per_slide("results/slides/{slide}/tiling_qc.json"),
+        slides=per_slide("results/slides/{slide}"),
         model_splits=lambda wildcards: f"results/splits/{model_of(config, wildcards.cohort)}.tsv",
-        model_info=lambda wildcards: expand(
-            "results/slides/{slide}/info.json",
+        model_slides=lambda wildcards: expand(
+            "results/slides/{slide}",
             slide=slides_of(model_of(config, wildcards.cohort)),
         ),
     output:
@@ -115,7 +125,7 @@ rule split_cohort:
 rule entries:
     input:
         splits="results/splits/{name}.tsv",
-        labels=per_slide("results/labels/{slide}.tsv"),
+        labels=lambda wildcards: label_folder(wildcards.name),
         stores=per_slide("results/tiles/{slide}.zarr"),
     output:
         entries="results/entries/{name}.tsv",

@@ -176,8 +176,7 @@ rule dataset_page:
 rule study_pages:
     input:
         audit=["results/slides.tsv"] if SLIDES else [],
-        thumbnails=expand("results/slides/{slide}/thumbnail.png", slide=SLIDES),
-        masks=expand("results/slides/{slide}/tissue_mask.png", slide=SLIDES),
+        slides=expand("results/slides/{slide}", slide=SLIDES),
         performance="results/reports/performance.tsv",
         cross_site=["results/reports/cross_site.tsv"] if CROSS_SITE_COHORTS else [],
         cross_site_figure=(
@@ -220,7 +219,7 @@ rule study_pages:
 rule provenance:
     input:
         sheet=[config["slides"]] if config["slides"] else [],
-        info=expand("results/slides/{slide}/info.json", slide=SLIDES),
+        slides=expand("results/slides/{slide}", slide=SLIDES),
         annotations=all_annotation_files(),
     output:
         provenance="results/provenance.json",

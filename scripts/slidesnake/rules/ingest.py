@@ -1,4 +1,10 @@
-"""Rules of ``workflow/rules/ingest.smk``: slide facts, tissue detection, tiling, the audit table."""
+"""Rules of ``workflow/rules/ingest.smk``: ingest (slide facts, tissue detection, tiling) and the audit table.
+
+Rule ``ingest`` runs three stages on one slide, in one job with one log: :func:`slide_info`,
+:func:`tissue` and :func:`tile`. They are public so that benchmarks and tests time and check
+each stage alone. What they write about the slide goes into its folder (``results/slides/<slide>/``,
+the files of :data:`SLIDE_FILES`); the tiles go into the slide's Zarr store.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,91 @@ from ..wsi.resolution import empty_plan
 log = logging.getLogger(__name__)
 
 
+#: The files of a slide folder (``results/slides/<slide>/``) that rule ``ingest`` writes.
+SLIDE_FILES = {
+    "info": "info.json",
+    "thumbnail": "thumbnail.png",
+    "mask": "tissue_mask.png",
+    "tissue_qc": "tissue_qc.json",
+    "grid": "tile_grid.tsv",
+    "tiling_qc": "tiling_qc.json",
+}
+
+
+def slide_file(slide_dir: str, name: str) -> str:
+    """The file ``name`` (a key of :data:`SLIDE_FILES`) in a slide folder."""
+    return str(Path(slide_dir) / SLIDE_FILES[name])
+
+
+def slide_files(slide_dirs: Sequence[str], name: str) -> list[str]:
+    """The file ``name`` (a key of :data:`SLIDE_FILES`) in each of the slide folders."""
+    return [slide_file(folder, name) for folder in slide_dirs]
+
+
+def ingest(
+    *,
+    slide_path: str,
+    slide_id: str,
+    slide: Mapping[str, Any],
+    mpp_override: float | None,
+    tissue_config: Mapping[str, Any],
+    on_bad_slide: str,
+    slide_dir: str,
+    store: str,
+    threads: int,
+) -> None:
+    """Rule ``ingest``: one slide's facts, thumbnail and tissue mask, tile grid and tile store.
+
+    Parameters
+    ----------
+    slide_path, slide_id : str
+        The slide file and its id in the sheet.
+    slide : mapping
+        What is particular to the slide: ``sheet_mpp`` (its sheet's ``mpp``, or None) and the
+        ``resolution`` and ``tiling`` settings of its home (its model's geometry).
+    mpp_override : float or None
+        Config ``resolution: mpp_override``.
+    tissue_config : mapping
+        Config ``tissue``.
+    on_bad_slide : {'skip', 'fail'}
+        A slide that cannot be used is carried through as excluded, or fails the job.
+    slide_dir, store : str
+        The slide folder (the files of :data:`SLIDE_FILES`) and the tile store to write.
+    threads : int
+        Tiling threads.
+    """
+    Path(slide_dir).mkdir(parents=True, exist_ok=True)
+    files = {name: slide_file(slide_dir, name) for name in SLIDE_FILES}
+    slide_info(
+        slide_path=slide_path,
+        slide_id=slide_id,
+        sheet_mpp=slide["sheet_mpp"],
+        mpp_override=mpp_override,
+        on_bad_slide=on_bad_slide,
+        info_json=files["info"],
+    )
+    tissue(
+        info_json=files["info"],
+        tissue=tissue_config,
+        thumbnail_png=files["thumbnail"],
+        mask_png=files["mask"],
+        qc_json=files["tissue_qc"],
+    )
+    tile(
+        info_json=files["info"],
+        mask_png=files["mask"],
+        tissue_qc_json=files["tissue_qc"],
+        resolution=slide["resolution"],
+        tiling=slide["tiling"],
+        min_tissue_fraction=tissue_config["min_tissue_fraction"],
+        on_bad_slide=on_bad_slide,
+        store=store,
+        grid_tsv=files["grid"],
+        qc_json=files["tiling_qc"],
+        threads=threads,
+    )
+
+
 def _write_png(image: np.ndarray, path: str) -> None:
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
@@ -39,7 +130,7 @@ def slide_info(
     on_bad_slide: str,
     info_json: str,
 ) -> SlideInfo:
-    """Rule ``slide_info``: what the slide file is (levels, MPP, checksum, reader).
+    """Stage 1 of rule ``ingest``: what the slide file is (levels, MPP, checksum, reader).
 
     A slide that cannot be used (unreadable, undecodable, no MPP) is, with ``on_bad_slide:
     skip``, recorded as excluded with the reason and carried through the workflow with empty
@@ -71,7 +162,7 @@ def slide_info(
 def tissue(
     *, info_json: str, tissue: Mapping[str, Any], thumbnail_png: str, mask_png: str, qc_json: str
 ) -> None:
-    """Rule ``tissue``: low-resolution thumbnail and tissue mask, and the tissue area."""
+    """Stage 2 of rule ``ingest``: low-resolution thumbnail and tissue mask, and the tissue area."""
     settings = TissueSettings.from_config(tissue, where="tissue")
     info = SlideInfo.from_dict(read_json(info_json))
     if info.status == "excluded":  # nothing to read: a placeholder thumbnail and an empty mask
@@ -111,9 +202,9 @@ def tile(
     qc_json: str,
     threads: int,
 ) -> None:
-    """Rule ``tile``: plan the tiling, list the grid with tissue fractions, write the kept tiles to Zarr.
+    """Stage 3 of rule ``ingest``: plan the tiling, list the grid's tissue fractions, write the kept tiles.
 
-    A slide excluded by ``slide_info``, smaller than one tile, or without tissue gets an empty
+    A slide excluded by :func:`slide_info`, smaller than one tile, or without tissue gets an empty
     store and ``status: excluded`` with the reason in its QC (``on_bad_slide: skip``); with
     ``fail`` the last two fail the job.
     """
@@ -219,12 +310,11 @@ AUDIT_INFO = (
 )
 
 
-def audit(
-    *, info_jsons: Sequence[str], tissue_jsons: Sequence[str], tiling_jsons: Sequence[str], out_tsv: str
-) -> None:
+def audit(*, slide_dirs: Sequence[str], out_tsv: str) -> None:
     """Rule ``audit``: one row per slide: its status (and why excluded), facts, tiling plan and QC numbers."""
     rows = []
-    for info_path, tissue_path, tile_path in zip(info_jsons, tissue_jsons, tiling_jsons, strict=True):
+    files = (slide_files(slide_dirs, name) for name in ("info", "tissue_qc", "tiling_qc"))
+    for info_path, tissue_path, tile_path in zip(*files, strict=True):
         info = read_json(info_path)
         tiling = read_json(tile_path)
         row = {"slide_id": info["slide_id"], "status": tiling["status"], "reason": tiling["reason"]}

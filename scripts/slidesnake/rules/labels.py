@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..annotations import read_annotations, tile_labels
+from ..annotations import slide_tile_labels
 from ..entries import build_entries
-from ..errors import SlideError, SplitError, listing
+from ..errors import SplitError, listing
 from ..io import read_json, read_table, write_json, write_table
 from ..patches import read_patch_dataset
 from ..settings import LabelSettings, PatchSettings, SplitSettings
@@ -29,37 +30,45 @@ log = logging.getLogger(__name__)
 
 def label_tiles(
     *,
-    store: str,
+    slides: Sequence[str],
+    stores: Sequence[str],
     labels: Mapping[str, Any],
-    annotation_files: Sequence[str],
-    slide_label: str | None,
-    out_tsv: str,
+    annotation_files: Mapping[str, str],
+    slide_labels: Mapping[str, str | None],
+    out_dir: str,
 ) -> None:
-    """Rule ``label_tiles``: a label per tile from the slide's annotations or from its slide label."""
+    """Rule ``label_tiles``: a label per tile of every slide of a dataset, one table per slide.
+
+    Parameters
+    ----------
+    slides, stores : sequence of str
+        The dataset's slides and their tile stores.
+    labels : mapping
+        The dataset's ``labels`` config.
+    annotation_files : mapping
+        Slide -> its annotation file (slides without one: none, so no regions).
+    slide_labels : mapping
+        Slide -> its sheet ``label`` (for ``source: slide``).
+    out_dir : str
+        The folder of tables written, ``<slide>.tsv`` each.
+    """
     settings = LabelSettings.from_config(labels, where="labels")
-    tiles = TileStore(store)
-    slide_id, index = tiles.slide_id, tiles.index
-    if settings.source == "annotations":
-        path = annotation_files[0] if annotation_files else None
-        regions = read_annotations(path, slide_id) if path else []
-        table = tile_labels(
-            index,
-            tile_size_level0=tiles.plan.tile_size_level0,
-            regions=regions,
-            labels=settings,
-            slide_id=slide_id,
-            annotation_path=path,
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for slide_id, store in zip(slides, stores, strict=True):
+        table = slide_tile_labels(
+            TileStore(store),
+            settings,
+            annotation_path=annotation_files.get(slide_id),
+            slide_label=slide_labels.get(slide_id),
         )
-    else:
-        if slide_label not in settings.classes:
-            classes = list(settings.classes)
-            problem = f"sheet column 'label' = {slide_label!r} is not one of the dataset's classes {classes}"
-            raise SlideError(slide_id, tiles.attrs["source"], problem)
-        table = index.assign(label=slide_label)
-    table.insert(0, "slide_id", slide_id)
-    counts = table["label"].replace("", "(excluded)").value_counts().to_dict()
-    log.info("%s: tile labels %s", slide_id, counts)
-    write_table(table, out_tsv)
+        counts = table["label"].replace("", "(excluded)").value_counts().to_dict()
+        log.info("%s: tile labels %s", slide_id, counts)
+        write_table(table, label_table(out_dir, slide_id))
+
+
+def label_table(labels_dir: str, slide_id: str) -> str:
+    """The tile labels table of a slide in its dataset's labels folder (rule ``label_tiles``)."""
+    return str(Path(labels_dir) / f"{slide_id}.tsv")
 
 
 def split_slides(

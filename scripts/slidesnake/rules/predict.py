@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..annotations import read_annotations
+from ..annotations import read_annotations, slide_tile_labels
 from ..entries import is_tiles, pixel_source, read_entries, store_entries
 from ..errors import SlideError
 from ..exports.overlay import write_overlay
 from ..exports.qupath import write_qupath_geojson
-from ..io import read_json, read_table, write_json, write_table
+from ..io import read_json, write_json, write_table
 from ..metrics import agreement, slide_score
 from ..plots.slides import SlideView, class_map_figure, excluded_figure, figure_thumbnail, heatmap_figure
-from ..settings import PredictionSettings
+from ..settings import LabelSettings, PredictionSettings
 from ..store import TileStore
 from ..store.maps import MapGeometry, stitch, write_probability_map
 from ..wsi import SlideInfo
@@ -134,7 +134,7 @@ def _scores(
     model: str,
     positive_class: str,
     settings: PredictionSettings,
-    label_tsvs: Sequence[str],
+    labels: pd.DataFrame | None,
 ) -> dict:
     """Slide scores, and with the slide's tile labels its label and the agreement of its map with them."""
     aligned = tiles[tiles["aligned"]]
@@ -160,9 +160,8 @@ def _scores(
         "dice": None,
         "iou": None,
     }
-    if not label_tsvs:
+    if labels is None:
         return scores
-    labels = read_table(label_tsvs[0], keep_default_na=False)
     scores["label_positive"] = bool((labels["label"] == positive_class).any())
     fraction = f"fraction_{positive_class}"
     if fraction in labels:
@@ -198,6 +197,23 @@ def _outlines(
     return tuple(rings)
 
 
+def _slide_labels(
+    tiles_store: TileStore,
+    labels: Mapping[str, Any] | None,
+    annotation_files: Sequence[str],
+    slide_label: str | None,
+) -> pd.DataFrame | None:
+    """The slide's tile labels, as rule ``label_tiles`` gives them (None: its home has no labels)."""
+    if not labels:
+        return None
+    return slide_tile_labels(
+        tiles_store,
+        LabelSettings.from_config(labels, where="labels"),
+        annotation_path=annotation_files[0] if annotation_files else None,
+        slide_label=slide_label,
+    )
+
+
 def _split_of(model_json: str, slide_id: str) -> str:
     """The split a slide was in when its model was trained (``external``: a slide it never saw)."""
     return str(read_json(model_json).get("slide_splits", {}).get(slide_id, "external"))
@@ -210,9 +226,9 @@ def predict(
     store: str,
     info_json: str,
     thumbnail_png: str,
-    label_tsvs: Sequence[str],
     annotation_files: Sequence[str],
     labels: Mapping[str, Any] | None,
+    slide_label: str | None,
     model: str,
     classes: Sequence[str],
     positive_class: str,
@@ -230,7 +246,9 @@ def predict(
     """Rule ``predict``: a slide through its model; tile table, class maps, heatmaps, scores, exports.
 
     The heatmap's title gives the slide's split and score; its annotations of the positive class
-    (when its home labels from annotations) are outlined on both panels.
+    (when its home labels from annotations) are outlined on both panels. A slide of a labelled home
+    is labelled here as rule ``label_tiles`` labels it (its annotations or ``slide_label``), for the
+    agreement of its map with its labels.
     """
     from ..model.fit import set_threads
 
@@ -259,7 +277,7 @@ def predict(
         model=model,
         positive_class=positive_class,
         settings=settings,
-        label_tsvs=label_tsvs,
+        labels=_slide_labels(tiles_store, labels, annotation_files, slide_label),
     )
     write_json(scores, scores_json)
     info = SlideInfo.from_dict(read_json(info_json))
@@ -314,7 +332,9 @@ def predict_external(
     model_path: str,
     model_json: str,
     store: str,
-    label_tsvs: Sequence[str],
+    annotation_files: Sequence[str],
+    labels: Mapping[str, Any] | None,
+    slide_label: str | None,
     model: str,
     classes: Sequence[str],
     positive_class: str,
@@ -344,7 +364,7 @@ def predict_external(
         model=model,
         positive_class=positive_class,
         settings=settings,
-        label_tsvs=label_tsvs,
+        labels=_slide_labels(tiles_store, labels, annotation_files, slide_label),
     )
     write_json(scores, scores_json)
 
