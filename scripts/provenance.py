@@ -1,7 +1,6 @@
 """Rule provenance: software, code state, machine, command line, config and input checksums of this run."""
 
 from slidesnake.rules import run
-from slidesnake.rules.ingest import slide_files
 from slidesnake.rules.report import provenance
 
 run(
@@ -9,7 +8,7 @@ run(
     provenance,
     config=snakemake.params.config,
     sheet_paths=snakemake.input.sheet,
-    info_jsons=slide_files(snakemake.input.slides, "info"),
+    audit_tsvs=snakemake.input.audit,
     annotation_files=snakemake.input.annotations,
     workflow_dir=snakemake.params.workflow_dir,
     runs_log=snakemake.params.runs_log,

@@ -1,7 +1,6 @@
 """Rule split_cohort: a cohort's slides as one external split, checked against its model's training data."""
 
 from slidesnake.rules import run
-from slidesnake.rules.ingest import slide_files
 from slidesnake.rules.labels import label_table, split_cohort
 
 run(
@@ -14,10 +13,9 @@ run(
     label_tsvs=[
         label_table(folder, slide) for folder in snakemake.input.labels for slide in snakemake.params.slides
     ],
-    info_jsons=slide_files(snakemake.input.slides, "info"),
-    tiling_qc_jsons=slide_files(snakemake.input.slides, "tiling_qc"),
+    audit_tsv=snakemake.input.audit,
     model_split_tsv=snakemake.input.model_splits,
-    model_info_jsons=slide_files(snakemake.input.model_slides, "info"),
+    model_slides=snakemake.params.model_slides,
     positive_class=snakemake.params.positive_class,
     out_tsv=snakemake.output.splits,
     leakage_json=snakemake.output.leakage,

@@ -1,7 +1,6 @@
 """Rule split_slides: patient-grouped train/val/test splits of a slide dataset, with the leakage check."""
 
 from slidesnake.rules import run
-from slidesnake.rules.ingest import slide_files
 from slidesnake.rules.labels import label_table, split_slides
 
 run(
@@ -14,8 +13,7 @@ run(
     label_tsvs=[
         label_table(folder, slide) for folder in snakemake.input.labels for slide in snakemake.params.slides
     ],
-    info_jsons=slide_files(snakemake.input.slides, "info"),
-    tiling_qc_jsons=slide_files(snakemake.input.slides, "tiling_qc"),
+    audit_tsv=snakemake.input.audit,
     splits=snakemake.params.splits,
     positive_class=snakemake.params.positive_class,
     out_tsv=snakemake.output.splits,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .checksums import file_sha256
-from .io import read_json, write_json
+from .io import write_json
 
 #: The longest uncommitted diff kept in the provenance (characters); a longer one is cut, its checksum kept.
 MAX_DIFF = 200_000
@@ -136,7 +136,7 @@ def write_provenance(
     *,
     config: Mapping[str, Any],
     sheet_paths: Sequence[str],
-    info_jsons: Sequence[str],
+    slides: Sequence[Mapping[str, Any]],
     annotation_files: Sequence[str],
     workflow_dir: str,
     runs_log: str,
@@ -146,18 +146,11 @@ def write_provenance(
 
     Versions of every installed package, the workflow's commit and uncommitted diff, the platform,
     CPU and thread counts, the run's command line (the last line of ``runs_log``, see :func:`log_run`),
-    the config, and the checksums of the sheet, of every slide file and of every annotation file.
+    the config, and the checksums of the sheet, of every slide file (``slides``: slide_id, path,
+    sha256 and status of each) and of every annotation file.
     """
     sheets = [{"path": path, "sha256": file_sha256(path)} for path in sheet_paths]
-    slides = [
-        {
-            "slide_id": info["slide_id"],
-            "path": info["path"],
-            "sha256": info["sha256"],
-            "status": info["status"],
-        }
-        for info in map(read_json, info_jsons)
-    ]
+    slides = [{key: row[key] for key in ("slide_id", "path", "sha256", "status")} for row in slides]
     annotations = [{"path": path, "sha256": file_sha256(path)} for path in sorted(set(annotation_files))]
     write_json(
         {

@@ -38,7 +38,7 @@ rule label_tiles:
 rule split_slides:
     input:
         labels=lambda wildcards: label_folder(wildcards.dataset),
-        slides=per_slide("results/slides/{slide}"),
+        audit="results/slides.tsv",
     output:
         splits="results/splits/{dataset}.tsv",
         leakage="results/splits/{dataset}.leakage.json",
@@ -93,12 +93,8 @@ rule split_patches:
 rule split_cohort:
     input:
         labels=cohort_label_tables,
-        slides=per_slide("results/slides/{slide}"),
+        audit="results/slides.tsv",
         model_splits=lambda wildcards: f"results/splits/{model_of(config, wildcards.cohort)}.tsv",
-        model_slides=lambda wildcards: expand(
-            "results/slides/{slide}",
-            slide=slides_of(model_of(config, wildcards.cohort)),
-        ),
     output:
         splits="results/splits/{cohort}.tsv",
         leakage="results/splits/{cohort}.leakage.json",
@@ -113,6 +109,7 @@ rule split_cohort:
     params:
         code=code_version("split_cohort"),
         model=lambda wildcards: model_of(config, wildcards.cohort),
+        model_slides=lambda wildcards: slides_of(model_of(config, wildcards.cohort)),
         slides=lambda wildcards: slides_of(wildcards.cohort),
         patients=lambda wildcards: sheet.loc[
             slides_of(wildcards.cohort), "patient_id"

@@ -219,7 +219,7 @@ rule study_pages:
 rule provenance:
     input:
         sheet=[config["slides"]] if config["slides"] else [],
-        slides=expand("results/slides/{slide}", slide=SLIDES),
+        audit=["results/slides.tsv"] if SLIDES else [],
         annotations=all_annotation_files(),
     output:
         provenance="results/provenance.json",

@@ -12,7 +12,7 @@ import pandas as pd
 from ..annotations import slide_tile_labels
 from ..entries import build_entries
 from ..errors import SplitError, listing
-from ..io import read_json, read_table, write_json, write_table
+from ..io import read_table, write_json, write_table
 from ..patches import read_patch_dataset
 from ..settings import LabelSettings, PatchSettings, SplitSettings
 from ..splits import (
@@ -78,8 +78,7 @@ def split_slides(
     patients: Sequence[str],
     sites: Sequence[str] | None,
     label_tsvs: Sequence[str],
-    info_jsons: Sequence[str],
-    tiling_qc_jsons: Sequence[str],
+    audit_tsv: str,
     splits: Mapping[str, Any],
     positive_class: str,
     out_tsv: str,
@@ -92,9 +91,11 @@ def split_slides(
     has it, else its most common tile label. Slides with the same file checksum,
     or sharing a tile with identical pixels, are identical content and stay on one side.
     ``sites`` (the sheet's ``splits: site_column``, or None) keeps each site's patients in one fold.
+    The slides' status and file checksums come from the audit table (``results/slides.tsv``).
     """
     settings = SplitSettings.from_config(splits, where="splits")
-    excluded = excluded_slides(tiling_qc_jsons)
+    audit = _audit(audit_tsv)
+    excluded = _excluded(audit, slides)
     usable = [k for k, slide_id in enumerate(slides) if slide_id not in excluded]
     if not usable:
         where = f"dataset {dataset!r}: every slide is excluded (results/slides.tsv says why)"
@@ -104,7 +105,7 @@ def split_slides(
     )
     items = pd.DataFrame(rows)
     items["patient_id"] = items["item"].map(dict(zip(slides, patients, strict=True)))
-    checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
+    checksums = audit["sha256"].to_dict()
     items["content_hash"] = items["item"].map(checksums)
     identical = slides_sharing_tiles(tile_hashes)
     site_of = dict(zip(slides, sites, strict=True)) if sites is not None else None
@@ -123,10 +124,19 @@ def split_slides(
     return table
 
 
-def excluded_slides(tiling_qc_jsons: Sequence[str]) -> dict[str, str]:
-    """The slides whose tiling QC says ``excluded``, with the reason."""
-    qcs = map(read_json, tiling_qc_jsons)
-    return {qc["slide_id"]: qc["reason"] for qc in qcs if qc.get("status") == "excluded"}
+#: Columns of the audit table read as text whatever they hold (ids like 007, empty reasons).
+AUDIT_TEXT = {"slide_id": str, "sha256": str, "reason": str, "status": str}
+
+
+def _audit(audit_tsv: str) -> pd.DataFrame:
+    """The audit table (rule ``audit``) by slide id."""
+    return read_table(audit_tsv, keep_default_na=False, dtype=AUDIT_TEXT).set_index("slide_id")
+
+
+def _excluded(audit: pd.DataFrame, slides: Sequence[str]) -> dict[str, str]:
+    """Those of ``slides`` that the audit table says are excluded, with the reason, in their order."""
+    rows = audit.loc[list(slides)]
+    return rows.loc[rows["status"] == "excluded", "reason"].to_dict()
 
 
 def _with_excluded(
@@ -185,10 +195,9 @@ def split_cohort(
     slides: Sequence[str],
     patients: Sequence[str],
     label_tsvs: Sequence[str],
-    info_jsons: Sequence[str],
-    tiling_qc_jsons: Sequence[str],
+    audit_tsv: str,
     model_split_tsv: str,
-    model_info_jsons: Sequence[str],
+    model_slides: Sequence[str],
     positive_class: str,
     out_tsv: str,
     leakage_json: str,
@@ -205,10 +214,11 @@ def split_cohort(
         rows = [{"item": slide_id, "label": "(unlabelled)", "tiles": 0} for slide_id in slides]
     items = pd.DataFrame(rows, columns=["item", "label", "tiles"])
     items["patient_id"] = list(patients)
-    checksums = {info["slide_id"]: info["sha256"] for info in map(read_json, info_jsons)}
+    audit = _audit(audit_tsv)
+    checksums = audit["sha256"].to_dict()
     items["content_hash"] = items["item"].map(checksums)
     trained = read_table(model_split_tsv, keep_default_na=False)
-    theirs = {info["sha256"]: info["slide_id"] for info in map(read_json, model_info_jsons)}
+    theirs = {checksums[slide]: slide for slide in model_slides}
     problems = [
         f"slide {slide!r} has the same file checksum as slide {theirs[digest]!r} of model {model!r}"
         for slide, digest in zip(items["item"], items["content_hash"], strict=True)
@@ -222,7 +232,7 @@ def split_cohort(
         msg = f"cohort {cohort!r} overlaps the training data of its model: " + "; ".join(problems[:20])
         raise SplitError(msg)
     table = items.assign(group=pd.factorize(items["patient_id"])[0], split="external", fold=-1)
-    excluded = excluded_slides(tiling_qc_jsons)
+    excluded = _excluded(audit, slides)
     table.loc[table["item"].isin(list(excluded)), ["label", "group", "split"]] = [
         "(excluded)",
         -1,

@@ -179,17 +179,23 @@ def provenance(
     *,
     config: Mapping[str, Any],
     sheet_paths: Sequence[str],
-    info_jsons: Sequence[str],
+    audit_tsvs: Sequence[str],
     annotation_files: Sequence[str],
     workflow_dir: str,
     runs_log: str,
     out_json: str,
 ) -> None:
-    """Rule ``provenance``: what this run was made with (:func:`slidesnake.provenance.write_provenance`)."""
+    """Rule ``provenance``: what this run was made with (:func:`slidesnake.provenance.write_provenance`).
+
+    The slide files' paths and checksums come from the audit table (none without slides).
+    """
+    slides = [
+        row for path in audit_tsvs for row in read_table(path, keep_default_na=False).to_dict("records")
+    ]
     write_provenance(
         config=config,
         sheet_paths=sheet_paths,
-        info_jsons=info_jsons,
+        slides=slides,
         annotation_files=annotation_files,
         workflow_dir=workflow_dir,
         runs_log=runs_log,
