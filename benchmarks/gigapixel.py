@@ -2,8 +2,9 @@
 
 It builds (once, cached in ``--out``) a 100,000 x 80,000 px Aperio SVS at 0.25 um/px from real
 H&E tissue with ``../shared/tools/make_bench_slide.py`` (about 25 minutes and 24 GB of scratch
-space), then runs the workflow's rule functions one after another, as the jobs of a study would,
-with the default config: ``slide_info``, ``tissue``, ``tile`` and ``predict`` (tile table, map
+space), then runs the workflow's rule code one after another, as the jobs of a study would, with
+the default config: the three stages of rule ``ingest`` (``slide_info``, ``tissue``, ``tile``, each
+timed alone) and rule ``predict`` (tile table, map
 store, heatmap, class map, QuPath GeoJSON, OME-TIFF overlay) with the default model saved
 untrained (speed and memory do not depend on its weights). Each stage runs in a child process
 that reports its wall time and peak RSS; the target is under 2 GB for every stage. One line per

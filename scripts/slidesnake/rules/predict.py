@@ -96,7 +96,7 @@ def _check_geometry(tiles: TileStore, model_config: Mapping[str, Any], tolerance
         problem = (
             f"geometry mismatch: the model of dataset {model_config['dataset']!r} takes "
             f"{geometry['tile_size']} px tiles at {geometry['mpp']} um/px, but this slide's store holds "
-            f"{plan.tile_size} px tiles at {plan.tile_mpp:.4f} um/px; rerun its tile job"
+            f"{plan.tile_size} px tiles at {plan.tile_mpp:.4f} um/px; rerun its ingest job"
         )
         raise SlideError(tiles.slide_id, tiles.path, problem)
 

@@ -192,7 +192,7 @@ class TileStore:
         index_bytes = per_side * per_side * 16
         index, checksum = data[-index_bytes - 4 : -4], data[-4:]
         if google_crc32c.value(index) != int.from_bytes(checksum, "little"):
-            msg = f"{path}: the shard index fails its CRC32C check (a damaged file); rerun the tile job"
+            msg = f"{path}: the shard index fails its CRC32C check (a damaged file); rerun its ingest job"
             raise OSError(msg)
         view = memoryview(data)
         places = np.frombuffer(index, "<u8").reshape(per_side, per_side, 2)
