@@ -12,6 +12,9 @@ GeoJSON for all), and times, in the same run:
 The last line has a fixed form that other tools parse::
 
     bench dag: slides=<n> dryrun_s=<(b) seconds> dryrun_vs_floor=<(b)/(a)> rss_gb=<peak RSS of (b)>
+
+``--quick`` does the same on a study of 20 slides (unless ``--slides`` says otherwise): the check
+that the benchmark still runs (``tests/test_bench.py``), not a measurement.
 """
 
 from __future__ import annotations
@@ -103,8 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: write the study, time (a) and (b), print the figures."""
     parser = argparse.ArgumentParser(prog="benchmarks/dag.py", description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "dag", help="study folder")
-    parser.add_argument("--slides", type=int, default=10_000)
+    parser.add_argument("--slides", type=int, help="slides of the study (default 10,000; 20 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a 20-slide study: checks that the bench runs")
     args = parser.parse_args(argv)
+    if args.slides is None:
+        args.slides = 20 if args.quick else 10_000
     if args.work.exists():
         shutil.rmtree(args.work)
     write_study(args.work, args.slides)

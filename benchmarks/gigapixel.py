@@ -11,6 +11,10 @@ that reports its wall time and peak RSS; the target is under 2 GB for every stag
 stage, then::
 
     bench gigapixel: slide=<w>x<h> tiles=<n> max_rss_gb=<g> <stage>_s=<s> ...
+
+``--quick`` runs the same stages on a 2,000 x 1,500 px slide (built in a second, cached in
+``--out``; the size of ``tiling.py --quick``'s): the check that the benchmark still runs
+(``tests/test_bench.py``), not a measurement (a stage's time can print as 0.0).
 """
 
 from __future__ import annotations
@@ -27,19 +31,19 @@ from pathlib import Path
 
 from common import ROOT, default_config
 from predict import child_predict, prepare_model
-from tiling import MAKE_SLIDE, SLIDE_MPP
+from tiling import MAKE_SLIDE, QUICK_SIZE, SLIDE_MPP
 
 SIZE = (100_000, 80_000)  # width, height in level-0 pixels
 STAGES = ("slide_info", "tissue", "tile", "predict")
 
 
-def ensure_slide(folder: Path) -> Path:
-    """Return the cached gigapixel slide in ``folder``, building it first if it is missing."""
-    width, height = SIZE
+def ensure_slide(folder: Path, size: tuple[int, int] = SIZE) -> Path:
+    """Return the cached gigapixel slide in ``folder`` (``size``: another), building it first if missing."""
+    width, height = size
     slide = folder / f"giga-{width}x{height}.svs"
     if not slide.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"building {slide} (about 25 minutes, once) ...", flush=True)
+        print(f"building {slide} ({'about 25 minutes, ' if size == SIZE else ''}once) ...", flush=True)
         command = [
             sys.executable,
             str(MAKE_SLIDE),
@@ -107,13 +111,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / ".bench", help="cache and work folder")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--slide", type=Path, help="use this slide instead of building one")
+    parser.add_argument(
+        "--quick", action="store_true", help="a 2000x1500 px slide: checks that the bench runs, no figures"
+    )
     parser.add_argument("--child", choices=[*STAGES, "model"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(run_stage(args.child, args.slide, args.work, args.threads)))
         return
-    slide = args.slide or ensure_slide(args.out)
+    slide = args.slide or ensure_slide(args.out, QUICK_SIZE if args.quick else SIZE)
     work = args.out / "gigapixel"
     if work.exists():
         shutil.rmtree(work)

@@ -22,6 +22,10 @@ The last line has a fixed form that other tools parse::
     rss_gb=<peak RSS of (b)> files_per_store=<files of (b)'s store>
 
 (one line); (a') decodes only the level-0 JPEG tiles that (b)'s kept tiles touch.
+
+``--quick`` does the same on a 2,000 x 1,500 px slide (built in a second, also cached), with the
+same code and the same lines: the check that the benchmark still runs (``tests/test_bench.py``),
+not a measurement.
 """
 
 from __future__ import annotations
@@ -44,26 +48,29 @@ from common import ROOT, default_config
 MAKE_SLIDE = ROOT.parent / "shared" / "tools" / "make_bench_slide.py"
 SLIDE_SIZE = (40000, 32000)  # width, height in level-0 pixels
 SLIDE_MPP = 0.25
+QUICK_SIZE = (2000, 1500)  # the slide of ``--quick``: the same code on a few dozen tiles
 
 
-def ensure_slide(folder: Path) -> Path:
+def ensure_slide(folder: Path, size: tuple[int, int] = SLIDE_SIZE) -> Path:
     """Return the cached bench slide in ``folder``, building it first if it is missing.
 
     Parameters
     ----------
     folder : Path
         Cache folder (git-ignored); building needs about 4 GB of scratch space there.
+    size : tuple of int
+        Width and height in level-0 pixels (:data:`QUICK_SIZE` for ``--quick``).
 
     Returns
     -------
     Path
         The SVS file.
     """
-    width, height = SLIDE_SIZE
+    width, height = size
     slide = folder / f"bench-{width}x{height}.svs"
     if not slide.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"building {slide} (a few minutes, once) ...", flush=True)
+        print(f"building {slide} ({'a few minutes, ' if size == SLIDE_SIZE else ''}once) ...", flush=True)
         command = [
             sys.executable,
             str(MAKE_SLIDE),
@@ -279,6 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks/tiling.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / ".bench", help="cache and work folder")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument(
+        "--quick", action="store_true", help="a 2000x1500 px slide: checks that the bench runs, no figures"
+    )
     parser.add_argument("--child", choices=["tiling", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--slide", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -290,16 +300,18 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run(args.slide, args.work, args.threads)))
         return
 
-    slide = ensure_slide(args.out)
+    size = QUICK_SIZE if args.quick else SLIDE_SIZE
+    slide = ensure_slide(args.out, size)
     work = args.work or args.out / "work"
     if work.exists():  # left by a run that did not finish
         shutil.rmtree(work)
     work.mkdir(parents=True)
     _warm_page_cache(slide)
     threads = args.threads
-    width, height = SLIDE_SIZE
+    width, height = size
     print(f"bench slide {slide} ({width}x{height} at {SLIDE_MPP} um/px), {threads} threads, {_load()}")
-    print(f"file system: {probe_file_system(work):.3f} ms to create a chunk folder and file in {work}")
+    probe = probe_file_system(work, 200 if args.quick else 2000)
+    print(f"file system: {probe:.3f} ms to create a chunk folder and file in {work}")
     first, tiles, megapixels = decode_tiles(slide, threads)
     print(f"(a) decode all {tiles} level-0 JPEG tiles: {first:.2f} s ({megapixels / first:.0f} MP/s)")
     b = _run_child("tiling", slide, work, threads)

@@ -7,6 +7,9 @@ alpha 0.35, 224 px, random weights) on the same tiles, alternately (a) from in-m
 and prints the ratio of the images per second. Its last line is read by other tools::
 
     bench training: pipeline_vs_memory=<(b)/(a)> pipeline_img_s=<(b)>
+
+``--quick`` does the same with 64 images per epoch (two batches), one round of one timed epoch
+each: the check that the benchmark still runs (``tests/test_bench.py``), not a measurement.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from common import default_config
 
 TILE = 224
 IMAGES_PER_EPOCH = 256
+QUICK_IMAGES_PER_EPOCH = 64  # --quick: two batches
 BATCH = 32
 MODEL = {"backbone": "mobilenet_v2", "alpha": 0.35, "input_size": TILE, "weights": None}
 AUGMENT = {"flips": True, "rotations": True, "color_jitter": 0.05, "hed_scale": 0.0, "hed_shift": 0.0}
@@ -61,7 +65,7 @@ def bench_store(work: Path) -> Path:
     return store
 
 
-def _epoch_rates(model, data, epochs: int) -> list[float]:
+def _epoch_rates(model, data, epochs: int, images: int = IMAGES_PER_EPOCH) -> list[float]:
     """Images per second of each epoch of one ``fit`` call, after a first epoch that warms up."""
     import keras
 
@@ -69,7 +73,7 @@ def _epoch_rates(model, data, epochs: int) -> list[float]:
     rates: list[float] = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: starts.append(time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: rates.append(IMAGES_PER_EPOCH / (time.perf_counter() - starts[-1])),
+        on_epoch_end=lambda epoch, logs: rates.append(images / (time.perf_counter() - starts[-1])),
     )
     model.fit(data, epochs=epochs + 1, verbose=0, shuffle=False, callbacks=[timer])
     return rates[1:]
@@ -83,7 +87,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path(".bench"), help="cache folder (git-ignored)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of both measurements")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per round")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_IMAGES_PER_EPOCH} images per epoch, one round of one epoch: checks that the bench runs",
+    )
     args = parser.parse_args(argv)
+    images = QUICK_IMAGES_PER_EPOCH if args.quick else IMAGES_PER_EPOCH
+    if args.quick:
+        args.rounds, args.epochs = 1, 1
 
     import tensorflow as tf
 
@@ -96,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
 
     store = bench_store(args.work)
     index = store_entries(store)
-    entries = pd.concat([index] * (IMAGES_PER_EPOCH // len(index) + 1), ignore_index=True)
-    entries = entries.iloc[:IMAGES_PER_EPOCH]
+    entries = pd.concat([index] * (images // len(index) + 1), ignore_index=True)
+    entries = entries.iloc[:images]
     labels = (entries["row"].to_numpy() % 2).astype(np.int32)
     pixels = TileStore(store).read_tiles(entries).astype(np.float32)
     in_memory = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(BATCH).prefetch(tf.data.AUTOTUNE)
@@ -110,11 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     memory_rates, pipeline_rates = [], []
     for _ in range(args.rounds):
-        memory_rates += _epoch_rates(model, in_memory, args.epochs)
-        pipeline_rates += _epoch_rates(model, streamed_data, args.epochs)
+        memory_rates += _epoch_rates(model, in_memory, args.epochs, images)
+        pipeline_rates += _epoch_rates(model, streamed_data, args.epochs, images)
     memory = statistics.median(memory_rates)
     streamed = statistics.median(pipeline_rates)
-    print(f"tiles in store: {len(index)}, images per epoch: {IMAGES_PER_EPOCH}, batch {BATCH}, {MODEL}")
+    print(f"tiles in store: {len(index)}, images per epoch: {images}, batch {BATCH}, {MODEL}")
     for name, rate, rates in (
         ("(a) in-memory tensors", memory, memory_rates),
         ("(b) Zarr input pipeline", streamed, pipeline_rates),

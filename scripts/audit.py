@@ -3,4 +3,10 @@
 from slidesnake.rules import run
 from slidesnake.rules.ingest import audit
 
-run(snakemake, audit, slide_dirs=snakemake.input.slides, out_tsv=snakemake.output.table)
+run(
+    snakemake,
+    audit,
+    slide_dirs=snakemake.input.slides,
+    out_tsv=snakemake.output.table,
+    label_dirs=snakemake.input.get("labels", []),
+)

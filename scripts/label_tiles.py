@@ -12,4 +12,5 @@ run(
     annotation_files=snakemake.params.annotation_files,
     slide_labels=snakemake.params.slide_labels,
     out_dir=snakemake.output.labels,
+    on_bad_slide=snakemake.params.on_bad_slide,
 )

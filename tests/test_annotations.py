@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
+import shapely.geometry
 
-from conftest import defaults
-from slidesnake.annotations import read_annotations, tile_labels
+from conftest import CMU, defaults
+from slidesnake.annotation_files import class_name, read_annotations, regions_on_slide
+from slidesnake.annotations import slide_tile_labels, tile_labels
 from slidesnake.errors import AnnotationError, SlideError
+from slidesnake.quarantine import read_quarantine
+from slidesnake.rules.ingest import audit, ingest
+from slidesnake.rules.labels import label_table, label_tiles
 from slidesnake.settings import LabelSettings, ResolutionPolicy
+from slidesnake.store import TileStore
 from slidesnake.wsi import plan_tiling, read_slide_info
 
 SQUARE = [[100, 100], [300, 100], [300, 300], [100, 300], [100, 100]]
@@ -118,16 +127,21 @@ def test_an_invalid_geometry_names_slide_file_and_feature(tmp_path):
         read_annotations(_write_json(tmp_path / "s.geojson", bad), "S1")
 
 
-def test_qupath_polygon_without_class_names_slide_and_feature(tmp_path):
+def test_an_unclassified_annotation_is_skipped_with_a_warning(tmp_path, caplog):
     path = _write_json(
         tmp_path / "s.geojson",
         {
             "type": "FeatureCollection",
-            "features": [_feature({"type": "Polygon", "coordinates": [SQUARE]}, None)],
+            "features": [
+                _feature({"type": "Polygon", "coordinates": [SQUARE]}, None),
+                _feature({"type": "Polygon", "coordinates": [HOLE]}, "Tumor"),
+            ],
         },
     )
-    with pytest.raises(SlideError, match=r"slide 'S1'.*s\.geojson.*feature 0"):
-        read_annotations(path, "S1")
+    with caplog.at_level("WARNING"):
+        regions = read_annotations(path, "S1")
+    assert [name for name, _ in regions] == ["Tumor"]
+    assert f"S1: {path}: skipped 1 unclassified annotation(s) (features [0])" in caplog.text
 
 
 def test_bare_list_of_features_old_qupath_export(tmp_path):
@@ -289,3 +303,262 @@ def test_ignored_classes_label_nothing_and_excluded_ones_leave_their_tiles_out()
     labelled = labelled_tiles(tiles, 100, regions, _settings(ignore=("Region*",), exclude=("Ignore*",)))
     # tile 1 is tumor by its annotation, but inside an ignored region: left out; tile 3 too
     assert labelled["label"].tolist() == ["tumor", "", "", "normal", "normal"]
+
+
+# ------------------------------------------------------------------------ QuPath 0.4/0.5 "Export objects"
+
+#: Level-0 boxes on CMU-1-Small-Region (2220 x 2967 px): two annotations, and a box of other objects.
+TUMOR_BOX = (200, 200, 1000, 1200)
+POSITIVE_BOX = (1200, 200, 2000, 1000)
+OTHERS_BOX = (200, 1600, 1600, 2800)
+
+
+def _ring(x0: float, y0: float, x1: float, y1: float) -> list[list[list[float]]]:
+    return [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]
+
+
+def _qupath_object(object_type: str, box: tuple, classification: dict | None, **extra) -> dict:
+    """One object as QuPath 0.4/0.5 writes it: a UUID ``id``, ``objectType``, ``classification``."""
+    properties = {"objectType": object_type, **extra.pop("properties", {})}
+    if classification is not None:
+        properties["classification"] = classification
+    feature = {"type": "Feature", "id": str(uuid.uuid4())}
+    feature["geometry"] = {"type": "Polygon", "coordinates": _ring(*box)}
+    return {**feature, **extra, "properties": properties}
+
+
+def qupath_export() -> dict:
+    """File > Export objects as GeoJSON of everything: annotations, a derived class, detections and more."""
+    tumor = {"name": "Tumor", "color": [200, 0, 0]}
+    positive = {"names": ["Tumor", "Positive"], "color": [200, 50, 50]}
+    x0, y0, x1, y1 = OTHERS_BOX
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            _qupath_object("annotation", TUMOR_BOX, tumor, properties={"isLocked": True}),
+            _qupath_object("annotation", POSITIVE_BOX, positive),
+            _qupath_object("detection", OTHERS_BOX, tumor, properties={"measurements": {"Area um^2": 12.5}}),
+            _qupath_object(
+                "cell",
+                (x0, y0, x0 + 40, y0 + 40),
+                positive,
+                nucleusGeometry={"type": "Polygon", "coordinates": _ring(x0 + 10, y0 + 10, x0 + 30, y0 + 30)},
+                properties={"measurements": {"Nucleus: Area": 80.0}},
+            ),
+            _qupath_object("cell", (x0 + 50, y0, x0 + 90, y0 + 40), tumor),
+            _qupath_object("tile", OTHERS_BOX, tumor),
+            _qupath_object("tmaCore", OTHERS_BOX, None, properties={"name": "A-1", "isMissing": False}),
+            _qupath_object("annotation", (x0, y0, x1, y1), None, properties={"name": "check later"}),
+        ],
+    }
+
+
+def test_qupath_export_keeps_annotations_names_derived_classes_and_logs_the_rest(tmp_path, caplog):
+    path = _write_json(tmp_path / "A01.geojson", qupath_export())
+    with caplog.at_level("INFO"):
+        regions = read_annotations(path, "A01")
+    assert [name for name, _ in regions] == ["Tumor", "Tumor: Positive"]
+    assert regions[0][1].equals(shapely.box(*TUMOR_BOX))
+    skipped = [r.getMessage() for r in caplog.records if "only annotations" in r.getMessage()]
+    assert skipped == [
+        f"A01: {path}: skipped 2 cell, 1 detection, 1 tile, 1 tmaCore object(s) "
+        "(only annotations are regions)"
+    ]
+    assert f"A01: {path}: skipped 1 unclassified annotation(s) (features [7])" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("classification", "expected"),
+    [
+        ({"names": ["Tumor", "Positive"], "color": [1, 2, 3]}, "Tumor: Positive"),
+        ({"names": ["Stroma"], "color": [1, 2, 3]}, "Stroma"),
+        ({"name": "Tumor", "color": [1, 2, 3]}, "Tumor"),
+        ("Immune cells", "Immune cells"),  # QuPath also reads a bare string
+        (
+            {"name": "Positive", "colorRGB": -1, "parentClass": {"name": "Tumor", "colorRGB": -1}},
+            "Tumor: Positive",
+        ),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_class_names_as_qupath_shows_them(classification, expected):
+    assert class_name(classification) == expected
+
+
+def test_old_qupath_without_object_type_is_an_annotation_and_v02_ids_name_the_type(tmp_path):
+    old = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [SQUARE]}}
+    features = [
+        {**old, "properties": {"classification": {"name": "Tumor", "colorRGB": -3670016}, "isLocked": False}},
+        {**old, "id": "PathDetectionObject", "properties": {"classification": {"name": "Tumor"}}},
+        {**old, "id": "PathAnnotationObject", "properties": {"classification": {"name": "Stroma"}}},
+        {**old, "properties": {"name": "Necrosis"}},  # another tool's export: the class as the name
+    ]
+    regions = read_annotations(_write_json(tmp_path / "old.json", features), "S1")
+    assert [name for name, _ in regions] == ["Tumor", "Stroma", "Necrosis"]
+
+
+def test_gzip_exports_are_read_whatever_their_suffix(tmp_path):
+    text = json.dumps(qupath_export()).encode()
+    plain = read_annotations(_write_json(tmp_path / "A01.geojson", qupath_export()), "A01")
+    for name in ("A01.geojson.gz", "A01.json.gz", "zipped.geojson"):
+        (tmp_path / name).write_bytes(gzip.compress(text))
+        regions = read_annotations(tmp_path / name, "A01")
+        assert [n for n, _ in regions] == [n for n, _ in plain]
+        assert all(a.equals(b) for (_, a), (_, b) in zip(regions, plain, strict=True))
+
+
+def test_undecodable_and_broken_gzip_files_name_slide_and_file(tmp_path):
+    binary = tmp_path / "A01.geojson"
+    binary.write_bytes(b"\xff\xd8\xff\xe0 a JPEG, not GeoJSON")
+    with pytest.raises(AnnotationError, match=r"slide 'A01'.*A01\.geojson.*not UTF-8 text"):
+        read_annotations(binary, "A01")
+    broken = tmp_path / "A02.geojson.gz"
+    broken.write_bytes(gzip.compress(b'{"type": "FeatureCollection"}')[:15])
+    with pytest.raises(AnnotationError, match=r"slide 'A02'.*A02\.geojson\.gz.*cannot unzip"):
+        read_annotations(broken, "A02")
+
+
+def test_regions_off_the_slide_are_a_problem_and_far_reaching_ones_a_warning(caplog):
+    on = [("Tumor", shapely.box(0, 0, 100, 100))]
+    off = [("Tumor", shapely.box(5000, 5000, 6000, 6000)), ("Stroma", shapely.box(-50, -50, -1, -1))]
+    where = {"width": 1000, "height": 800, "slide_id": "S1", "annotation_path": "S1.geojson"}
+    assert regions_on_slide([], **where) == ""
+    assert regions_on_slide(on, **where) == ""
+    assert regions_on_slide(off, **where) == (
+        "no annotation region lies on the slide (level-0 extent 1000 x 800 px): "
+        "a wrong-level or wrong-slide export?"
+    )
+    assert not caplog.text
+    with caplog.at_level("WARNING"):  # a region at level 2 coordinates read as level 0: mostly off
+        assert regions_on_slide([*on, ("Tumor", shapely.box(900, 0, 1500, 100))], **where) == ""
+    assert "S1: S1.geojson: 1 of 2 region(s) lie more than 10% off the slide" in caplog.text
+    assert regions_on_slide(off, **{**where, "width": 0, "height": 0}) == ""  # extent unknown
+
+
+# ----------------------------------------------------------------------------- a real slide's tile store
+
+
+@pytest.fixture(scope="module")
+def cmu_ingested(tmp_path_factory):
+    """Rule ingest on CMU-1-Small-Region (2220 x 2967 px), as the workflow runs it."""
+    folder = tmp_path_factory.mktemp("cmu")
+    slide_dir, store = folder / "slides" / "CMU-1", folder / "CMU-1.zarr"
+    ingest(
+        slide_path=str(CMU),
+        slide_id="CMU-1",
+        slide={
+            "sheet_mpp": None,
+            "resolution": defaults("resolution"),
+            "tiling": {**defaults("tiling"), "tile_size": 128},
+        },
+        mpp_override=None,
+        tissue_config=defaults("tissue"),
+        on_bad_slide="fail",
+        slide_dir=str(slide_dir),
+        store=str(store),
+        threads=1,
+    )
+    return str(slide_dir), str(store)
+
+
+def _settings_positive() -> LabelSettings:
+    return _settings({"Tumor": "tumor", "Tumor: Positive": "tumor"})
+
+
+def _within(table: pd.DataFrame, size: float, box: tuple) -> pd.Series:
+    x0, y0, x1, y1 = box
+    return (table["x0"] >= x0) & (table["y0"] >= y0) & (table["x0"] + size <= x1) & (table["y0"] + size <= y1)
+
+
+def test_a_qupath_export_labels_the_tiles_of_a_real_store(cmu_ingested, tmp_path):
+    _, store_path = cmu_ingested
+    store = TileStore(store_path)
+    size = store.plan.tile_size_level0
+    for name in ("A01.geojson", "A01.geojson.gz"):
+        path = tmp_path / name
+        text = json.dumps(qupath_export()).encode()
+        path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+        table = slide_tile_labels(
+            store, _settings_positive(), annotation_path=str(path), slide_label=None, check_extent=True
+        )
+        in_annotations = _within(table, size, TUMOR_BOX) | _within(table, size, POSITIVE_BOX)
+        in_others = _within(table, size, OTHERS_BOX)
+        assert in_annotations.sum() > 10 and in_others.sum() > 10
+        assert (table.loc[in_annotations, "label"] == "tumor").all()
+        assert (table.loc[in_annotations, "fraction_tumor"] == 1.0).all()
+        # detections, cells, tiles, the TMA core and the unclassified annotation label nothing
+        assert (table.loc[in_others, "label"] == "normal").all()
+        assert set(table["slide_id"]) == {"CMU-1"}
+
+
+def _label_tiles(store: str, files: dict, out_dir, on_bad_slide="skip") -> dict:
+    return label_tiles(
+        slides=list(files),
+        stores=[store] * len(files),
+        labels={
+            "source": "annotations",
+            "classes": ["normal", "tumor"],
+            "annotation_classes": {"Tumor": "tumor", "Tumor: Positive": "tumor"},
+            "unannotated": "normal",
+            "min_fraction": 0.5,
+            "ignore": [],
+            "exclude": [],
+        },
+        annotation_files=files,
+        slide_labels={},
+        out_dir=str(out_dir),
+        on_bad_slide=on_bad_slide,
+    )
+
+
+def test_label_tiles_quarantines_unreadable_and_off_slide_annotations_and_labels_the_rest(
+    cmu_ingested, tmp_path, caplog
+):
+    slide_dir, store = cmu_ingested
+    good = _write_json(tmp_path / "good.geojson", qupath_export())
+    broken = tmp_path / "broken.geojson"
+    broken.write_text('{"type": "FeatureCollection", "features": [')
+    shifted = qupath_export()
+    for feature in shifted["features"]:
+        feature["geometry"] = shapely.geometry.mapping(
+            shapely.affinity.translate(shapely.geometry.shape(feature["geometry"]), 50_000, 50_000)
+        )
+    off = _write_json(tmp_path / "off.geojson", shifted)
+    out = tmp_path / "labels"
+    files = {"CMU-1": str(good), "broken": str(broken), "off": str(off)}
+    with caplog.at_level("WARNING"):
+        quarantined = _label_tiles(store, files, out)
+    assert list(quarantined) == ["broken", "off"]
+    assert quarantined["broken"].startswith(f"annotations: {broken}: cannot parse annotations: ")
+    assert quarantined["off"] == (
+        f"annotations: {off}: no annotation region lies on the slide (level-0 extent 2220 x 2967 px): "
+        "a wrong-level or wrong-slide export?"
+    )
+    assert "quarantined (config 'on_bad_slide: skip'): annotations: " in caplog.text
+    labels = {s: pd.read_csv(label_table(str(out), s), sep="\t", keep_default_na=False) for s in files}
+    assert (labels["CMU-1"]["label"] == "tumor").sum() > 10
+    for slide_id in ("broken", "off"):
+        assert len(labels[slide_id]) == len(labels["CMU-1"]) and (labels[slide_id]["label"] == "").all()
+    assert read_quarantine([str(out)]) == quarantined
+    assert read_quarantine([str(tmp_path / "nowhere")]) == {}
+
+    audit(slide_dirs=[slide_dir], out_tsv=str(tmp_path / "slides.tsv"), label_dirs=[str(out)])
+    row = pd.read_csv(tmp_path / "slides.tsv", sep="\t", keep_default_na=False).iloc[0]
+    assert row["status"] == "ok"  # the store's slide, CMU-1, was labelled
+    _label_tiles(store, {"CMU-1": str(off)}, tmp_path / "off-labels")
+    audit(
+        slide_dirs=[slide_dir],
+        out_tsv=str(tmp_path / "slides.tsv"),
+        label_dirs=[str(tmp_path / "off-labels")],
+    )
+    row = pd.read_csv(tmp_path / "slides.tsv", sep="\t", keep_default_na=False).iloc[0]
+    assert row["status"] == "excluded" and row["reason"] == quarantined["off"]
+    assert row["flags"].startswith(f"excluded: annotations: {off}: no annotation region")
+
+
+def test_label_tiles_with_on_bad_slide_fail_fails_on_a_bad_file(cmu_ingested, tmp_path):
+    broken = tmp_path / "broken.geojson"
+    broken.write_bytes(b"\x00\xff binary")
+    with pytest.raises(AnnotationError, match=r"slide 'CMU-1'.*broken\.geojson.*not UTF-8"):
+        _label_tiles(cmu_ingested[1], {"CMU-1": str(broken)}, tmp_path / "labels", on_bad_slide="fail")

@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import tracemalloc
 
 import numpy as np
@@ -11,8 +12,9 @@ from conftest import CMU, SLIDES
 from slidesnake.demo import write_demo_slide
 from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError
+from slidesnake.rules.ingest import slide_flags
 from slidesnake.settings import ResolutionPolicy
-from slidesnake.wsi import READERS, SlideReader, choose_level, plan_tiling, read_slide_info
+from slidesnake.wsi import READERS, SlideInfo, SlideReader, choose_level, plan_tiling, read_slide_info
 from slidesnake.wsi.resample import area_resample, reduce_power_of_two
 
 
@@ -96,6 +98,30 @@ def test_tiny_aperio_reads():
     info = read_slide_info(SLIDES / "tiny-aperio.svs", "tiny")
     assert (info.width, info.height) == (16, 16)
     assert info.mpp_x == pytest.approx(0.499)
+
+
+def test_a_sheet_mpp_far_from_the_files_is_warned_about_and_flagged(caplog):
+    expected = "sheet MPP 0.998 differs from the file's 0.499 um/px by more than 10%"
+    with caplog.at_level(logging.WARNING, logger="slidesnake.wsi.resolution"):
+        info = read_slide_info(CMU, "CMU-1", sheet_mpp=0.998)  # twice the file's 0.499
+    assert (info.mpp_x, info.mpp_source, info.file_mpp) == (0.998, "sheet", pytest.approx(0.499))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"CMU-1: {expected}; the sheet's value is used (sheet column 'mpp')"
+    ]
+    row = {**info.to_dict(), "tissue_share": 0.4}
+    assert slide_flags(row) == ["MPP from the sheet", expected]
+    caplog.clear()
+    close = read_slide_info(CMU, "CMU-1", sheet_mpp=0.5)  # within 10 %: the generic flag only
+    assert not caplog.records and slide_flags({**close.to_dict(), "tissue_share": 0.4}) == [
+        "MPP from the sheet"
+    ]
+    assert read_slide_info(CMU, "CMU-1").file_mpp == pytest.approx(0.499)
+
+
+def test_slide_facts_written_before_file_mpp_still_load():
+    facts = read_slide_info(CMU, "CMU-1").to_dict()
+    del facts["file_mpp"]
+    assert SlideInfo.from_dict(facts).file_mpp is None
 
 
 def test_generic_tiff_without_mpp_is_an_error_naming_slide_and_file():

@@ -102,6 +102,131 @@ def test_read_sheet_keeps_a_hash_inside_a_path(tmp_path):
     assert sheet.loc[0, "annotations"] == "cases/case#1.geojson"
 
 
+def _write_bytes(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "slides.tsv"
+    path.write_bytes(data)
+    return path
+
+
+#: A sheet as a spreadsheet writes it: a comment, a header, two rows (one with a non-ASCII cell).
+SPREADSHEET_LINES = [
+    "# exported from the lab's sheet",
+    HEADER,
+    "A01\tPA1\tsite_a\ts/A01.svs\ts/A01.geojson",
+    "A02\tPätient 2\tsite_a\ts/A02.svs\ts/A02.geojson",
+]
+
+
+def _assert_spreadsheet_rows(sheet: pd.DataFrame) -> None:
+    assert list(sheet.columns) == [*HEADER.split("\t"), "sheet_line"]
+    assert sheet["slide_id"].tolist() == ["A01", "A02"]
+    assert sheet["patient_id"].tolist() == ["PA1", "Pätient 2"]
+    assert sheet["annotations"].tolist() == ["s/A01.geojson", "s/A02.geojson"]
+    assert sheet["sheet_line"].tolist() == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("bom", "encoding", "line_end"),
+    [
+        (b"", "utf-8", "\n"),  # LibreOffice, Text CSV, UTF-8
+        (b"\xef\xbb\xbf", "utf-8", "\r\n"),  # Excel for Windows, UTF-8 with BOM
+        (b"\xef\xbb\xbf", "utf-8", "\n"),  # Excel for Mac, UTF-8 with BOM
+        (b"\xff\xfe", "utf-16-le", "\r\n"),  # Excel's "Unicode Text (*.txt)"
+        (b"\xfe\xff", "utf-16-be", "\r\n"),
+        (b"", "utf-8", "\r"),  # old Mac Excel: CR line ends
+    ],
+)
+def test_read_sheet_reads_the_encodings_spreadsheets_write(tmp_path, bom, encoding, line_end):
+    data = bom + line_end.join(SPREADSHEET_LINES).encode(encoding) + line_end.encode(encoding)
+    _assert_spreadsheet_rows(read_sheet(_write_bytes(tmp_path, data)))
+
+
+def test_a_bom_before_the_header_does_not_hide_the_first_column(tmp_path, config):
+    data = b"\xef\xbb\xbf" + ("\r\n".join([HEADER, *GOOD_ROWS]) + "\r\n").encode()
+    sheet = read_sheet(_write_bytes(tmp_path, data))
+    assert sheet.columns[0] == "slide_id" and sheet["sheet_line"].tolist() == [2, 3, 4]
+    _sheet(tmp_path, GOOD_ROWS)  # the slide and annotation files
+    check_sheet(read_sheet(_write_bytes(tmp_path, data)), config)
+
+
+def test_read_sheet_unquotes_cells_as_spreadsheets_quote_them(tmp_path):
+    lines = [HEADER, '"A01"\t"PA1"\t"site_a"\t"s/my ""A"" slide.svs"\t"s/A01\tcopy.geojson"']
+    sheet = read_sheet(_write_bytes(tmp_path, ("\r\n".join(lines) + "\r\n").encode()))
+    assert sheet.loc[0, "slide_id"] == "A01" and sheet.loc[0, "path"] == 's/my "A" slide.svs'
+    assert sheet.loc[0, "annotations"] == "s/A01\tcopy.geojson"
+
+
+def test_a_quote_left_open_names_the_line(tmp_path):
+    lines = [HEADER, GOOD_ROWS[0], 'A02\tPA1\tsite_a\t"s/A02.svs\ts/A02.geojson', GOOD_ROWS[2]]
+    with pytest.raises(StudyError) as caught:
+        read_sheet(_write_bytes(tmp_path, ("\n".join(lines) + "\n").encode()))
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'slides.tsv'}:\n  - line 3: a cell that starts with a quote"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "encoding"),
+    [
+        (f"{HEADER}\nA01\tP\u00e4tient\tsite_a\ta.svs\t\n".encode("cp1252"), 2, "UTF-8"),  # Excel "Text"
+        (b"# one\n# two\r\n" + HEADER.encode() + b"\r\nA01\tPA1\tsite_a\t\x81.svs\t\r\n", 4, "UTF-8"),
+        (b"\xff\xfe" + f"{HEADER}\r\n".encode("utf-16-le") + b"\x00\xd8A\x00\r\x00\n\x00", 2, "UTF-16"),
+    ],
+)
+def test_a_sheet_that_is_not_text_names_the_file_and_line(tmp_path, data, line, encoding):
+    path = _write_bytes(tmp_path, data)
+    with pytest.raises(StudyError) as caught:
+        read_sheet(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line {line} is not {encoding} text (byte 0x")
+    assert "save the sheet as UTF-8 (tab-separated)" in message
+
+
+def test_utf16_without_a_bom_is_not_read_as_garbage(tmp_path):
+    path = _write_bytes(tmp_path, f"{HEADER}\r\n{GOOD_ROWS[0]}\r\n".encode("utf-16-le"))
+    with pytest.raises(
+        StudyError, match=r"slides.tsv: line 1 holds NUL characters .*save the sheet as UTF-8"
+    ):
+        read_sheet(path)
+
+
+def test_an_extra_cell_names_the_sheet_line_and_cell(tmp_path):
+    rows = [GOOD_ROWS[0], GOOD_ROWS[1] + "\tsee notes", GOOD_ROWS[2], "B02\tPB2\tsite_b\ts/B02.svs\t\t\t9"]
+    path = _write_bytes(tmp_path, ("\r\n".join([HEADER, *rows]) + "\r\n").encode())
+    with pytest.raises(StudyError) as caught:
+        read_sheet(path)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{path}:" and len(lines) == 3
+    assert lines[1] == (
+        "  - line 3: 6 cells for the 5 columns of the header (line 1); extra cell(s) ['see notes'] beyond "
+        "column 'annotations' (a tab inside a cell?)"
+    )
+    assert lines[2].startswith("  - line 5: 7 cells for the 5 columns") and "['9']" in lines[2]
+
+
+def test_a_trailing_tab_on_every_line_does_not_shift_the_columns(tmp_path):
+    lines = [f"{line}\t" for line in SPREADSHEET_LINES[1:]]
+    sheet = read_sheet(_write_bytes(tmp_path, ("\r\n".join(lines) + "\r\n").encode()))
+    assert list(sheet.columns) == [*HEADER.split("\t"), "sheet_line"]
+    assert sheet["slide_id"].tolist() == ["A01", "A02"]
+    assert sheet["annotations"].tolist() == ["s/A01.geojson", "s/A02.geojson"]
+    assert sheet["sheet_line"].tolist() == [2, 3]
+
+
+def test_trailing_empty_cells_are_dropped_and_short_rows_padded(tmp_path):
+    lines = [HEADER + "\t\t", GOOD_ROWS[0] + "\t \t\t", "A02\tPA1\tsite_a\ts/A02.svs"]
+    sheet = read_sheet(_write_bytes(tmp_path, ("\n".join(lines) + "\n").encode()))
+    assert list(sheet.columns) == [*HEADER.split("\t"), "sheet_line"]
+    assert sheet["annotations"].isna().tolist() == [False, True]
+    assert sheet["sheet_line"].tolist() == [2, 3]
+
+
+def test_a_column_named_twice_is_an_error(tmp_path):
+    path = _write_bytes(tmp_path, f"{HEADER}\tpath\n{GOOD_ROWS[0]}\tx.svs\n".encode())
+    with pytest.raises(StudyError, match=r"line 1: column\(s\) \['path'\] appear more than once"):
+        read_sheet(path)
+
+
 # ----------------------------------------------------------------------------- check_sheet
 
 
@@ -137,6 +262,19 @@ def test_empty_required_value_names_the_slide_and_column(tmp_path, config):
 def test_duplicate_slide_id(tmp_path, config):
     message = _problems(_sheet(tmp_path, [*GOOD_ROWS, "A02\tPA2\tsite_a\ts/x.svs\ts/x.geojson"]), config)
     assert "slide_id not unique: 'A02' (line 3), 'A02' (line 5)" in message
+
+
+def test_slide_ids_that_differ_only_in_case_are_refused(tmp_path, config):
+    rows = [*GOOD_ROWS, "a01\tPA2\tsite_a\ts/x.svs\ts/x.geojson", "b01\tPB1\tsite_b\ts/y.svs\ts/y.geojson"]
+    message = _problems(_sheet(tmp_path, rows), config)
+    lines = [line for line in message.splitlines() if "differ only in case" in line]
+    assert lines == [
+        "  - slide_id differ only in case: 'A01' (line 2), 'a01' (line 5); they would share one folder on "
+        "macOS, Windows and SMB shares (rename one)",
+        "  - slide_id differ only in case: 'B01' (line 4), 'b01' (line 6); they would share one folder on "
+        "macOS, Windows and SMB shares (rename one)",
+    ]
+    assert "not unique" not in message
 
 
 def test_unknown_dataset(tmp_path, config):

@@ -9,8 +9,10 @@ import openslide
 import pandas as pd
 import pytest
 import zarr
+from corrupt import corrupt_tiles, truncate
 
 from conftest import CMU, SLIDES, defaults
+from slidesnake.demo import write_demo_slide
 from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError, StudyError
 from slidesnake.io import read_json, read_table
@@ -448,3 +450,55 @@ def test_tile_hashes_find_the_same_tiles_in_a_copy_of_a_slide(cmu_store, tmp_pat
         pd.DataFrame({"item": "other", "hash": [12345]}),
     ]
     assert slides_sharing_tiles(hashes) == [["CMU-1", "CMU-1-copy"]]
+
+
+@pytest.fixture(scope="module")
+def demo_slide(tmp_path_factory):
+    """A small real-looking demo slide (Aperio SVS, JPEG tiles, two levels) and its annotations."""
+    folder = tmp_path_factory.mktemp("demo_slide")
+    write_demo_slide(folder / "A01.svs", folder / "A01.geojson", "A01", "site_a", small=True)
+    return folder / "A01.svs"
+
+
+def test_a_slide_corrupt_part_way_is_tiled_without_its_unreadable_tiles_and_flagged(demo_slide, tmp_path):
+    intact = _ingest(demo_slide, tmp_path / "intact", "skip", slide_id="A01")
+    damaged = corrupt_tiles(demo_slide, tmp_path / "A01-damaged.svs", level=0, first=0.5)
+    assert damaged > 0
+    out = _ingest(tmp_path / "A01-damaged.svs", tmp_path / "damaged", "skip", slide_id="A01")
+    qc, whole = read_json(out["tiling.json"]), read_json(intact["tiling.json"])
+    assert qc["status"] == "ok" and qc["tiles_kept"] == whole["tiles_kept"]
+    assert 0 < qc["tiles_unreadable"] < qc["tiles_kept"]
+    assert qc["tiles_written"] == qc["tiles_kept"] - qc["tiles_unreadable"]
+    assert qc["unreadable_first"].startswith("tile row ") and "cannot decode" in qc["unreadable_first"]
+    store, reference = TileStore(out["glass.zarr"]), TileStore(intact["glass.zarr"])
+    assert store.attrs["unreadable_tiles"] == qc["tiles_unreadable"]
+    kept = store.index.merge(reference.index, on=["row", "col"], suffixes=("", "_intact"))
+    assert len(kept) == len(store.index)  # every stored tile is one the intact slide has ...
+    assert (kept["content_hash"] == kept["content_hash_intact"]).all()  # ... with the same pixels
+    for y, x in store.index[["y", "x"]].itertuples(index=False):
+        np.testing.assert_array_equal(store.read_tile(y, x), reference.read_tile(y, x))
+    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"))
+    row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
+    assert row["status"] == "ok" and row["tiles_unreadable"] == qc["tiles_unreadable"]
+    assert f"{qc['tiles_unreadable']} of {qc['tiles_kept']} tissue tiles unreadable" in row["flags"]
+
+
+def test_a_slide_unreadable_after_its_first_reads_is_excluded_not_a_failed_job(demo_slide, tmp_path):
+    corrupt_tiles(demo_slide, tmp_path / "A01-overview.svs", level=1, first=0.5)  # the mask's level
+    out = _ingest(tmp_path / "A01-overview.svs", tmp_path / "skip", "skip", slide_id="A01")
+    info, qc = read_json(out["info.json"]), read_json(out["tiling.json"])
+    assert info["status"] == qc["status"] == "excluded"
+    assert "cannot read level 1" in qc["reason"] and info["vendor"] == "aperio"
+    assert TileStore(out["glass.zarr"]).status == "excluded"
+    with pytest.raises(SlideError, match="cannot read level 1"):
+        _ingest(tmp_path / "A01-overview.svs", tmp_path / "fail", "fail", slide_id="A01")
+    assert not (tmp_path / "fail" / "glass.zarr").exists()
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
+def test_a_truncated_copy_is_excluded_with_its_reason(demo_slide, tmp_path, keep):
+    truncate(demo_slide, tmp_path / "A01-cut.svs", keep=keep)
+    out = _ingest(tmp_path / "A01-cut.svs", tmp_path, "skip", slide_id="A01")
+    qc = read_json(out["tiling.json"])
+    assert qc["status"] == "excluded" and qc["reason"]
+    assert TileStore(out["glass.zarr"]).index.empty

@@ -1,4 +1,4 @@
-"""Read region annotations (QuPath GeoJSON, ASAP XML) and label tiles from them.
+"""Label tiles from region annotations (:mod:`slidesnake.annotation_files` reads them) or slide labels.
 
 Annotation coordinates are level-0 pixels (x = column, y = row), as QuPath and
 ASAP write them.
@@ -7,17 +7,14 @@ ASAP write them.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import shape
 
+from .annotation_files import read_annotations, regions_on_slide
 from .errors import AnnotationError, SlideError
 from .settings import LabelSettings
 from .store import TileStore
@@ -25,86 +22,10 @@ from .store import TileStore
 log = logging.getLogger(__name__)
 
 
-def _geojson_features(data: dict | list) -> list[dict]:
-    if isinstance(data, list):  # QuPath's older export: a bare list of features
-        return data
-    if data.get("type") == "FeatureCollection":
-        return list(data.get("features", []))
-    if data.get("type") == "Feature":
-        return [data]
-    raise ValueError("not a GeoJSON Feature or FeatureCollection")
-
-
-def _feature_class(feature: dict) -> str | None:
-    props = feature.get("properties") or {}
-    classification = props.get("classification") or {}
-    return classification.get("name") or props.get("name")
-
-
-def read_annotations(path: str | Path, slide_id: str) -> list[tuple[str, shapely.Geometry]]:
-    """Read the classified regions of an annotation file.
-
-    Parameters
-    ----------
-    path : str or Path
-        A QuPath GeoJSON (``.geojson``/``.json``) or ASAP XML (``.xml``) file.
-    slide_id : str
-        The slide, for error messages.
-
-    Returns
-    -------
-    list of (str, shapely.Geometry)
-        Class name and region (polygons and multipolygons, holes kept), in
-        level-0 pixels.
-
-    Raises
-    ------
-    AnnotationError
-        When the file is missing or cannot be parsed, or a region has no class.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(slide_id, path, "annotation file not found (sheet column 'annotations')")
-    try:
-        if path.suffix.lower() == ".xml":
-            return _read_asap(path)
-        features = _geojson_features(json.loads(path.read_text()))
-    except (ValueError, ET.ParseError) as err:
-        raise AnnotationError(slide_id, path, f"cannot parse annotations: {err}") from err
-    regions, empty = [], []
-    for number, feature in enumerate(features):
-        if not isinstance(feature, dict) or not feature.get("geometry"):
-            empty.append(number)  # GeoJSON allows a feature without geometry (QuPath writes none)
-            continue
-        try:
-            geometry = shape(feature["geometry"])
-        except (AttributeError, KeyError, TypeError, ValueError) as err:
-            raise AnnotationError(slide_id, path, f"feature {number} has an invalid geometry: {err}") from err
-        if geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            continue
-        name = _feature_class(feature)
-        if not name:
-            raise AnnotationError(slide_id, path, f"feature {number} has no 'classification.name'")
-        regions.append((name, shapely.make_valid(geometry)))
-    if empty:
-        log.warning(
-            "%s: %s: skipped %d feature(s) without geometry: %s", slide_id, path, len(empty), empty[:20]
-        )
-    return regions
-
-
-def _read_asap(path: Path) -> list[tuple[str, shapely.Geometry]]:
-    root = ET.parse(path).getroot()
-    regions = []
-    for annotation in root.iter("Annotation"):
-        if annotation.get("Type", "Polygon") not in ("Polygon", "Spline"):
-            continue
-        points = sorted(annotation.iter("Coordinate"), key=lambda c: int(c.get("Order", 0)))
-        ring = [(float(c.get("X")), float(c.get("Y"))) for c in points]
-        if len(ring) >= 3:
-            name = annotation.get("PartOfGroup") or annotation.get("Name")
-            regions.append((name, shapely.make_valid(shapely.Polygon(ring))))
-    return regions
+def level0_extent(store: TileStore) -> tuple[float, float]:
+    """A slide's level-0 width and height in pixels, from its store's tiling plan (0 x 0: excluded)."""
+    plan = store.plan
+    return plan.target_width * plan.level0_per_target, plan.target_height * plan.level0_per_target
 
 
 def matches(name: str, patterns: Sequence[str]) -> bool:
@@ -195,7 +116,12 @@ def tile_labels(
 
 
 def slide_tile_labels(
-    store: TileStore, labels: LabelSettings, *, annotation_path: str | None, slide_label: str | None
+    store: TileStore,
+    labels: LabelSettings,
+    *,
+    annotation_path: str | None,
+    slide_label: str | None,
+    check_extent: bool = False,
 ) -> pd.DataFrame:
     """A label per tile of a slide's store, from its annotations or from its slide label.
 
@@ -209,6 +135,8 @@ def slide_tile_labels(
         The slide's annotation file (None: no regions, every tile is ``unannotated``).
     slide_label : str or None
         The sheet's ``label`` of the slide, for ``source: slide``.
+    check_extent : bool
+        Refuse regions none of which lies on the slide (:func:`regions_on_slide`).
 
     Returns
     -------
@@ -217,12 +145,22 @@ def slide_tile_labels(
 
     Raises
     ------
+    AnnotationError
+        When the annotations cannot be read, have classes the dataset does not map, or (with
+        ``check_extent``) none of their regions lies on the slide.
     SlideError
         When the slide label is not one of the dataset's classes.
     """
     slide_id, index = store.slide_id, store.index
     if labels.source == "annotations":
         regions = read_annotations(annotation_path, slide_id) if annotation_path else []
+        if check_extent:
+            width, height = level0_extent(store)
+            problem = regions_on_slide(
+                regions, width=width, height=height, slide_id=slide_id, annotation_path=annotation_path or ""
+            )
+            if problem:
+                raise AnnotationError(slide_id, annotation_path or "", problem)
         table = tile_labels(
             index,
             tile_size_level0=store.plan.tile_size_level0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import logging
@@ -10,11 +11,14 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .interrupts import interrupts_held
 
 #: Marker of temporary outputs: ``.<name>.<pid>.tmp<suffix>`` beside the final path.
 TMP = ".tmp"
@@ -41,7 +45,9 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     ``final`` that killed earlier jobs left behind are removed first. On an
     exception (also SIGTERM and SIGINT, which :func:`slidesnake.rules.run` turns
     into one) the temporary path is removed and ``final`` is left untouched, so
-    a failed job never leaves a half-written output. Before the rename the new
+    a failed job never leaves a half-written output. A termination signal during
+    the rename or the removal waits for it to end
+    (:func:`slidesnake.interrupts.interrupts_held`). Before the rename the new
     file (for a folder: its Zarr metadata files) is flushed to disk, so a crash
     cannot leave an empty file under the final name.
 
@@ -63,12 +69,14 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     tmp = temporary_sibling(final)
     try:
         yield tmp
-        _flush(tmp)
-        _remove(final)
-        os.replace(tmp, final)
-        _fsync(final.parent)
+        with interrupts_held():  # a signal now waits for the rename: the output is whole or absent
+            _flush(tmp)
+            _remove(final)
+            os.replace(tmp, final)
+            _fsync(final.parent)
     finally:
-        _remove(tmp)
+        with interrupts_held():  # and the removal of a temporary folder is never cut half-way
+            _remove(tmp)
 
 
 def _flush(path: Path) -> None:
@@ -85,11 +93,28 @@ def _fsync(path: Path) -> None:
         os.close(handle)
 
 
+#: How long :func:`_remove` waits for a folder that another thread still writes into to stay gone.
+REMOVE_PATIENCE_S = 5.0
+
+
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    """Remove a file or folder; a folder that a still-running writer refills is removed again."""
+    if not path.is_dir() or path.is_symlink():
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        return
+    deadline = time.monotonic() + REMOVE_PATIENCE_S
+    while True:
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:  # gone meanwhile, or a file in it removed by its writer
+            if not path.exists():
+                return
+        except OSError as err:  # "Directory not empty": a writer added a file while rmtree ran
+            if err.errno != errno.ENOTEMPTY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def write_all(handle: int, data: bytes) -> None:

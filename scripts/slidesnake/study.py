@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import io
+import codecs
+import csv
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,15 +31,19 @@ LINE = "sheet_line"
 def read_sheet(path: str | Path) -> pd.DataFrame:
     """Read a slide sheet (tab-separated) with every column as text; empty cells become None.
 
-    Lines whose first character is ``#`` are comments; a ``#`` inside a cell is kept. Column
-    :data:`LINE` holds each row's line in the file, for messages. The ``mpp`` column is
-    numeric; a value that is not a number (``0,3``) is kept as text for :func:`check_sheet`
-    to report.
+    The file is UTF-8, with or without a byte order mark, or UTF-16 with one (Excel's "Unicode
+    Text"); lines end in LF, CRLF or CR. Lines whose first character is ``#`` are comments; a ``#``
+    inside a cell is kept. A cell may be quoted (``"a b"``) but holds one line. Empty cells beyond
+    the header's last column (a trailing tab) are dropped, as are empty trailing header cells; a
+    row with fewer cells than the header is padded with empty ones. Column :data:`LINE` holds each
+    row's line in the file, for messages. The ``mpp`` column is numeric; a value that is not a
+    number (``0,3``) is kept as text for :func:`check_sheet` to report.
 
     Raises
     ------
     StudyError
-        When the file is missing, empty, or has no header line.
+        When the file is missing, empty, not UTF-8 or UTF-16 text, has no header line, or has
+        rows that do not fit the header (naming every such line and its extra cells).
     """
     path = Path(path)
     if not path.is_file():
@@ -46,24 +51,126 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
         raise StudyError(msg)
     numbered = [
         (number, line)
-        for number, line in enumerate(path.read_text().splitlines(keepends=True), start=1)
+        for number, line in enumerate(LINE_BREAK.split(_decode(path, path.read_bytes())), start=1)
         if not line.startswith("#") and line.strip()
     ]
     if not numbered:
         msg = f"{path}: the slide sheet is empty; it needs a header {list(SHEET_COLUMNS)} and a row per slide"
         raise StudyError(msg)
-    text = "".join(line for _, line in numbered)
-    sheet = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
-    sheet.columns = [c.strip() for c in sheet.columns]
-    sheet = sheet.apply(lambda column: column.str.strip())
-    sheet = sheet.replace("", None)
-    sheet[LINE] = [number for number, _ in numbered[1:]]
+    header, rows = _fit_rows(path, [(number, _cells(line)) for number, line in numbered])
+    sheet = pd.DataFrame([cells for _, cells in rows], columns=header, dtype=str).replace("", None)
+    sheet[LINE] = [number for number, _ in rows]
     if "mpp" in sheet:
         numbers = pd.to_numeric(sheet["mpp"], errors="coerce")
         sheet["mpp"] = [
             n if pd.notna(n) or t is None else t for n, t in zip(numbers, sheet["mpp"], strict=True)
         ]
     return sheet
+
+
+#: Line ends of a sheet: LF, CRLF (Windows) and CR (old Mac Excel).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: The encodings a sheet may be in, by its byte order mark (the codec, the name in messages).
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+#: How to fix a sheet that is not text slidesnake reads.
+SAVE_AS = (
+    "save the sheet as UTF-8 (tab-separated); from Excel 'Unicode Text (*.txt)' works too, "
+    "from LibreOffice 'Text CSV' with character set 'Unicode (UTF-8)' and field delimiter '{Tab}'"
+)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """A sheet file's text: UTF-8, or the encoding its byte order mark names (the mark dropped).
+
+    Raises
+    ------
+    StudyError
+        Naming the file and the first line that is not text in that encoding, or that holds a NUL
+        character (UTF-16 without a byte order mark, or not a text file).
+    """
+    codec, name = next(((c, n) for bom, c, n in BYTE_ORDER_MARKS if data.startswith(bom)), ("utf-8", "UTF-8"))
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as err:
+        line = _line_of(data[: err.start].decode(codec, errors="replace"))
+        msg = f"{path}: line {line} is not {name} text (byte {data[err.start]:#04x}); {SAVE_AS}"
+        raise StudyError(msg) from None
+    if "\x00" in text:
+        line = _line_of(text[: text.index("\x00")])
+        msg = f"{path}: line {line} holds NUL characters (UTF-16 without a byte order mark?); {SAVE_AS}"
+        raise StudyError(msg)
+    return text
+
+
+def _line_of(text: str) -> int:
+    """The line (from 1) that follows ``text``, the start of a file."""
+    return len(LINE_BREAK.findall(text)) + 1
+
+
+def _cells(line: str) -> list[str] | csv.Error:
+    """The stripped cells of one sheet line (tab-separated, quotes as Excel writes them), or why not."""
+    try:
+        (cells,) = csv.reader([line], delimiter="\t", strict=True)
+    except csv.Error as err:
+        return err
+    return [cell.strip() for cell in cells]
+
+
+#: What is wrong with a line that csv cannot split (an unclosed quote, text after a closing one).
+QUOTES = (
+    "a cell that starts with a quote (\") must end with one just before the next tab or the line's end; "
+    "a cell holds one line of text"
+)
+
+
+def _fit_rows(
+    path: Path, lines: list[tuple[int, list[str] | csv.Error]]
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header's column names and each row's cells, one per column, with their line numbers.
+
+    Empty cells beyond the header are dropped; short rows are padded with empty cells.
+
+    Raises
+    ------
+    StudyError
+        Listing every line that csv cannot split, every row with a non-empty cell beyond the
+        header's last column, and a header without names or with repeated ones.
+    """
+    (header_line, header), *rows = lines
+    problems = [f"line {n}: {QUOTES}" for n, cells in lines if isinstance(cells, csv.Error)]
+    names = [] if isinstance(header, csv.Error) else _column_names(header)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(f"line {header_line}: column(s) {repeated} appear more than once in the header")
+    if not names and not isinstance(header, csv.Error):
+        problems.append(f"line {header_line}: the header names no columns")
+    if not names or repeated:
+        raise StudyError(listing(str(path), problems))
+    fitted = []
+    for number, cells in rows:
+        if isinstance(cells, csv.Error):
+            continue
+        extra = [cell for cell in cells[len(names) :] if cell]
+        if extra:
+            problems.append(
+                f"line {number}: {len(cells)} cells for the {len(names)} columns of the header (line "
+                f"{header_line}); extra cell(s) {extra} beyond column {names[-1]!r} (a tab inside a cell?)"
+            )
+        fitted.append((number, (cells + [""] * len(names))[: len(names)]))
+    if problems:
+        raise StudyError(listing(str(path), problems))
+    return names, fitted
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """A header's column names: empty trailing cells dropped, other empty ones ``Unnamed: <k>``."""
+    while header and not header[-1]:
+        header = header[:-1]
+    return [name or f"Unnamed: {k}" for k, name in enumerate(header)]
 
 
 def rows_named(rows: pd.DataFrame, cap: int = 10) -> str:
@@ -79,7 +186,7 @@ def rows_named(rows: pd.DataFrame, cap: int = 10) -> str:
 def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str = "slide sheet") -> None:
     """Check a slide sheet against the config and raise one error listing every problem.
 
-    Checks: required columns and values, unique slide ids, known datasets, no
+    Checks: required columns and values, unique slide ids (also ignoring case), known datasets, no
     patient in two datasets, an annotation file for slides of annotation
     datasets and a known class for slides of slide-label datasets.
 
@@ -101,9 +208,7 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
             problems.append(
                 f"column '{column}' is empty in {rows_named(empty.fillna({'slide_id': '(no id)'}))}"
             )
-    duplicated = sheet[sheet["slide_id"].duplicated(keep=False) & sheet["slide_id"].notna()]
-    if len(duplicated):
-        problems.append(f"slide_id not unique: {rows_named(duplicated)}")
+    problems += _duplicate_ids(sheet)
     bad_ids = sheet[[s is not None and not SLIDE_ID.fullmatch(str(s)) for s in sheet["slide_id"]]]
     if len(bad_ids):
         problems.append(f"slide_id may hold only letters, digits, '-', '_' and '.': {rows_named(bad_ids)}")
@@ -133,6 +238,28 @@ def check_sheet(sheet: pd.DataFrame, config: Mapping[str, Any], sheet_path: str 
     problems += _missing_files(sheet, config.get("demo_dir"))
     if problems:
         raise StudyError(listing(sheet_path, problems))
+
+
+def _duplicate_ids(sheet: pd.DataFrame) -> list[str]:
+    """Slide ids used twice, and ids that differ only in case (one group of rows per line).
+
+    ``A01`` and ``a01`` would share one slide folder on a case-insensitive file system (macOS,
+    Windows, SMB shares).
+    """
+    ids = sheet[sheet["slide_id"].notna()]
+    problems = []
+    duplicated = ids[ids["slide_id"].duplicated(keep=False)]
+    if len(duplicated):
+        problems.append(f"slide_id not unique: {rows_named(duplicated)}")
+    folded = ids["slide_id"].astype(str).str.lower()
+    alike = ids[folded.duplicated(keep=False)]
+    for _, rows in alike.groupby(folded[alike.index], sort=False):
+        if rows["slide_id"].nunique() > 1:
+            problems.append(
+                f"slide_id differ only in case: {rows_named(rows)}; they would share one folder on macOS, "
+                "Windows and SMB shares (rename one)"
+            )
+    return problems
 
 
 def _stain_reference_problems(config: Mapping[str, Any]) -> list[str]:

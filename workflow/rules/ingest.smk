@@ -37,6 +37,8 @@ rule ingest:
 rule audit:
     input:
         slides=expand("results/slides/{slide}", slide=SLIDES),
+        # the slides label_tiles quarantined for their annotations (its folder's @quarantine.tsv)
+        labels=expand("results/labels/{name}", name=LABELLED_HOMES),
     output:
         table="results/slides.tsv",
     log:

@@ -31,6 +31,7 @@ rule label_tiles:
         slide_labels=lambda wildcards: {
             slide: sheet_value(slide, "label") for slide in slides_of(wildcards.name)
         },
+        on_bad_slide=config["on_bad_slide"],
     script:
         "../../scripts/label_tiles.py"
 

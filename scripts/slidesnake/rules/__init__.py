@@ -8,12 +8,12 @@ imports this package. :func:`run` is the one adapter every script uses.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import SlidesnakeError
+from ..interrupts import Interrupted, raise_on_termination
 from ..io import setup_logging
 
 
@@ -23,8 +23,9 @@ def run(snakemake: Any, function: Callable[..., Any], **kwargs: Any) -> Any:
     A :class:`~slidesnake.errors.SlidesnakeError` (bad input: the message says what
     to fix) is logged as one line and ends the job with exit status 1; any
     other exception is logged with its traceback and raised. SIGTERM, SIGINT and
-    SIGHUP raise :class:`Interrupted` in the job, so temporary outputs are removed
-    on the way out; the job then exits with 128 + the signal number.
+    SIGHUP raise :class:`~slidesnake.interrupts.Interrupted` in the job (held while a
+    write must not be cut), so temporary outputs are removed on the way out; the job then
+    exits with 128 + the signal number.
 
     Parameters
     ----------
@@ -41,8 +42,7 @@ def run(snakemake: Any, function: Callable[..., Any], **kwargs: Any) -> Any:
         What the function returns.
     """
     logger = setup_logging(snakemake.log[0] if snakemake.log else None)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _interrupted)
+    raise_on_termination()
     try:
         return function(**kwargs)
     except SlidesnakeError as err:
@@ -54,16 +54,3 @@ def run(snakemake: Any, function: Callable[..., Any], **kwargs: Any) -> Any:
     except Exception:
         logger.exception("rule %s failed", snakemake.rule)
         raise
-
-
-class Interrupted(BaseException):  # noqa: N818 - not an error of the job's own making
-    """A signal (SIGTERM from scancel, a time limit or preemption; SIGINT) ended the job."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-def _interrupted(signum: int, frame: object) -> None:
-    """Turn a termination signal into an exception, so every ``finally`` removes its temporary outputs."""
-    raise Interrupted(signum)

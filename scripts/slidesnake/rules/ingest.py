@@ -8,6 +8,7 @@ the files of :data:`SLIDE_FILES`); the tiles go into the slide's Zarr store.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from PIL import Image
 from ..checksums import file_sha256
 from ..errors import SlideError
 from ..io import atomic_path, read_json, write_json, write_table
+from ..quarantine import read_quarantine
 from ..settings import ResolutionPolicy, TilingSettings, TissueSettings
 from ..store import TileStore, make_codec, write_tile_store
 from ..store.writer import write_empty_store
@@ -94,26 +96,38 @@ def ingest(
         on_bad_slide=on_bad_slide,
         info_json=files["info"],
     )
-    tissue(
-        info_json=files["info"],
-        tissue=tissue_config,
-        thumbnail_png=files["thumbnail"],
-        mask_png=files["mask"],
-        qc_json=files["tissue_qc"],
-    )
-    tile(
-        info_json=files["info"],
-        mask_png=files["mask"],
-        tissue_qc_json=files["tissue_qc"],
-        resolution=slide["resolution"],
-        tiling=slide["tiling"],
-        min_tissue_fraction=tissue_config["min_tissue_fraction"],
-        on_bad_slide=on_bad_slide,
-        store=store,
-        grid_tsv=files["grid"],
-        qc_json=files["tiling_qc"],
-        threads=threads,
-    )
+
+    def tissue_and_tiles() -> None:
+        tissue(
+            info_json=files["info"],
+            tissue=tissue_config,
+            thumbnail_png=files["thumbnail"],
+            mask_png=files["mask"],
+            qc_json=files["tissue_qc"],
+        )
+        tile(
+            info_json=files["info"],
+            mask_png=files["mask"],
+            tissue_qc_json=files["tissue_qc"],
+            resolution=slide["resolution"],
+            tiling=slide["tiling"],
+            min_tissue_fraction=tissue_config["min_tissue_fraction"],
+            on_bad_slide=on_bad_slide,
+            store=store,
+            grid_tsv=files["grid"],
+            qc_json=files["tiling_qc"],
+            threads=threads,
+        )
+
+    try:
+        tissue_and_tiles()
+    except SlideError as err:  # e.g. a file corrupt part-way: its first tiles read, a later one does not
+        if on_bad_slide == "fail":
+            raise
+        info = SlideInfo.from_dict(read_json(files["info"]))
+        log.warning("%s: excluded (config 'on_bad_slide: skip'): %s", slide_id, err.problem)
+        write_json(dataclasses.replace(info, status="excluded", reason=err.problem).to_dict(), files["info"])
+        tissue_and_tiles()  # an excluded slide's placeholders: nothing is read from the file
 
 
 def _write_png(image: np.ndarray, path: str) -> None:
@@ -288,6 +302,8 @@ def _tiling_qc(
         "tiles_kept": kept,
         "no_tissue": kept == 0,
         "tiles_written": len(index),
+        "tiles_unreadable": int(written.attrs.get("unreadable_tiles", 0)),
+        "unreadable_first": str(written.attrs.get("unreadable_first", "")),
         "blur_score": None if index.empty else round(float(index["sharpness"].median()), 3),
         "compressor": settings.compressor,
         "resampling": written.attrs["resampling"],
@@ -304,14 +320,21 @@ AUDIT_INFO = (
     "mpp_x",
     "mpp_y",
     "mpp_source",
+    "file_mpp",
     "objective_power",
     "reader",
     "sha256",
 )
 
 
-def audit(*, slide_dirs: Sequence[str], out_tsv: str) -> None:
-    """Rule ``audit``: one row per slide: its status (and why excluded), facts, tiling plan and QC numbers."""
+def audit(*, slide_dirs: Sequence[str], out_tsv: str, label_dirs: Sequence[str] = ()) -> None:
+    """Rule ``audit``: one row per slide: its status (and why excluded), facts, tiling plan and QC numbers.
+
+    A slide that rule ``label_tiles`` quarantined for its annotations (the quarantine table of its
+    labels folder, one of ``label_dirs``) is ``excluded`` with that reason, unless ingest already
+    excluded it (then ingest's reason stands).
+    """
+    quarantined = read_quarantine(label_dirs)
     rows = []
     files = (slide_files(slide_dirs, name) for name in ("info", "tissue_qc", "tiling_qc"))
     for info_path, tissue_path, tile_path in zip(*files, strict=True):
@@ -323,6 +346,8 @@ def audit(*, slide_dirs: Sequence[str], out_tsv: str) -> None:
         row["associated_images"] = ",".join(info["associated_images"])
         row.update({k: v for k, v in read_json(tissue_path).items() if k != "slide_id"})
         row.update({k: v for k, v in tiling.items() if k != "slide_id"})
+        if row["status"] == "ok" and row["slide_id"] in quarantined:
+            row.update(status="excluded", reason=quarantined[row["slide_id"]])
         row["tissue_share"] = row.pop("mask_share", 0.0)
         row["flags"] = ";".join(slide_flags(row))
         row["excluded"] = row["status"] == "excluded"
@@ -339,10 +364,21 @@ def slide_flags(row: Mapping[str, Any]) -> list[str]:
     flags = []
     if row["status"] == "excluded":
         flags.append(f"excluded: {row['reason']}")
+    if row.get("tiles_unreadable"):
+        flags.append(
+            f"{row['tiles_unreadable']} of {row['tiles_kept']} tissue tiles unreadable (a corrupt or "
+            f"truncated file?), left out; first: {row['unreadable_first']}"
+        )
     if row.get("background") == "dark":
         flags.append("dark background (fluorescence?)")
     if row["tissue_share"] > FULL_MASK:
         flags.append(f"mask covers {100 * row['tissue_share']:.0f}% of the slide: check the background")
     if row["mpp_source"] not in ("slide", "none"):
         flags.append(f"MPP from the {row['mpp_source']}")
+    if row["mpp_source"] == "sheet":
+        from ..wsi.resolution import sheet_mpp_mismatch
+
+        mismatch = sheet_mpp_mismatch(row["mpp_x"], row.get("file_mpp"))
+        if mismatch:
+            flags.append(mismatch)
     return flags

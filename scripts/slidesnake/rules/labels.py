@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotations import slide_tile_labels
 from ..entries import build_entries
 from ..errors import SplitError, listing
 from ..io import read_table, write_json, write_table
 from ..patches import read_patch_dataset
+from ..quarantine import labels_or_quarantine, quarantine_table
 from ..settings import LabelSettings, PatchSettings, SplitSettings
 from ..splits import (
     class_balance,
@@ -36,8 +36,16 @@ def label_tiles(
     annotation_files: Mapping[str, str],
     slide_labels: Mapping[str, str | None],
     out_dir: str,
-) -> None:
+    on_bad_slide: str,
+) -> dict[str, str]:
     """Rule ``label_tiles``: a label per tile of every slide of a dataset, one table per slide.
+
+    A slide whose annotations cannot be used (missing or unreadable file, a class the dataset does
+    not map, no region on the slide) is, with ``on_bad_slide: skip``, quarantined: its table labels
+    none of its tiles, and it is listed with the reason in the folder's quarantine table
+    (:mod:`slidesnake.quarantine`), which rule ``audit`` reads (the slide is then ``excluded`` in
+    ``results/slides.tsv``, so out of the splits, training and metrics); the other slides are
+    labelled. With ``fail`` the job fails.
 
     Parameters
     ----------
@@ -50,20 +58,39 @@ def label_tiles(
     slide_labels : mapping
         Slide -> its sheet ``label`` (for ``source: slide``).
     out_dir : str
-        The folder of tables written, ``<slide>.tsv`` each.
+        The folder of tables written, ``<slide>.tsv`` each, and :data:`~slidesnake.quarantine.QUARANTINE`.
+    on_bad_slide : {'skip', 'fail'}
+        Config ``on_bad_slide``.
+
+    Returns
+    -------
+    dict
+        Quarantined slide -> reason.
     """
     settings = LabelSettings.from_config(labels, where="labels")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    quarantined = {}
     for slide_id, store in zip(slides, stores, strict=True):
-        table = slide_tile_labels(
+        table, reason = labels_or_quarantine(
             TileStore(store),
             settings,
             annotation_path=annotation_files.get(slide_id),
             slide_label=slide_labels.get(slide_id),
+            on_bad_slide=on_bad_slide,
         )
-        counts = table["label"].replace("", "(excluded)").value_counts().to_dict()
-        log.info("%s: tile labels %s", slide_id, counts)
+        if reason:
+            quarantined[slide_id] = reason
+        else:
+            counts = table["label"].replace("", "(excluded)").value_counts().to_dict()
+            log.info("%s: tile labels %s", slide_id, counts)
         write_table(table, label_table(out_dir, slide_id))
+    rows = pd.DataFrame({"slide_id": list(quarantined), "reason": list(quarantined.values())})
+    write_table(rows, quarantine_table(out_dir))
+    if quarantined:
+        log.warning(
+            "%d slide(s) quarantined for their annotations: %s", len(quarantined), ", ".join(quarantined)
+        )
+    return quarantined
 
 
 def label_table(labels_dir: str, slide_id: str) -> str:

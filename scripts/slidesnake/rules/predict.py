@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..annotations import read_annotations, slide_tile_labels
+from ..annotation_files import read_annotations
+from ..annotations import slide_tile_labels
 from ..entries import is_tiles, pixel_source, read_entries, store_entries
-from ..errors import SlideError
+from ..errors import AnnotationError, SlideError
 from ..exports.overlay import write_overlay
 from ..exports.qupath import write_qupath_geojson
 from ..io import read_json, write_json, write_table
@@ -185,8 +186,12 @@ def _outlines(
     if not annotation_files or not labels:
         return ()
     positive = {name for name, cls in labels["annotation_classes"].items() if cls == positive_class}
+    try:
+        regions = read_annotations(annotation_files[0], slide_id)
+    except AnnotationError:  # a slide label_tiles quarantined (its log says why): no outlines
+        return ()
     rings = []
-    for name, region in read_annotations(annotation_files[0], slide_id):
+    for name, region in regions:
         if name not in positive:
             continue
         for polygon in getattr(region, "geoms", [region]):
@@ -203,15 +208,24 @@ def _slide_labels(
     annotation_files: Sequence[str],
     slide_label: str | None,
 ) -> pd.DataFrame | None:
-    """The slide's tile labels, as rule ``label_tiles`` gives them (None: its home has no labels)."""
+    """The slide's tile labels, as rule ``label_tiles`` gives them (None: its home has no labels, or
+    label_tiles quarantined the slide for its annotations: its map is made, but not compared).
+    """
     if not labels:
         return None
-    return slide_tile_labels(
-        tiles_store,
-        LabelSettings.from_config(labels, where="labels"),
-        annotation_path=annotation_files[0] if annotation_files else None,
-        slide_label=slide_label,
-    )
+    try:
+        return slide_tile_labels(
+            tiles_store,
+            LabelSettings.from_config(labels, where="labels"),
+            annotation_path=annotation_files[0] if annotation_files else None,
+            slide_label=slide_label,
+            check_extent=True,
+        )
+    except AnnotationError as err:
+        log.warning(
+            "%s: quarantined for its annotations, its map has no labels: %s", err.slide_id, err.problem
+        )
+        return None
 
 
 def _split_of(model_json: str, slide_id: str) -> str:

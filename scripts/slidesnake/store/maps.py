@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from ..interrupts import interrupts_held
 from ..io import atomic_path
 from ..wsi import TilePlan
 
@@ -91,7 +92,7 @@ def write_probability_map(
     grid: np.ndarray, path: str | Path, *, slide_id: str, geometry: MapGeometry, classes: Sequence[str]
 ) -> None:
     """Write a (row, col, class) map as a Zarr v3 group, its geometry and class names in the attributes."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, interrupts_held():  # Zarr writes through its own thread: never cut
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
         rows, cols, channels = grid.shape
         array = group.create_array(

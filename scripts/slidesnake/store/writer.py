@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,6 +30,8 @@ import pandas as pd
 import zarr
 
 from ..checksums import pixel_hash
+from ..errors import SlideError
+from ..interrupts import interrupts_held
 from ..io import atomic_path, write_all
 from ..tissue import sharpness
 from ..wsi import SlideInfo, SlideReader, TilePlan
@@ -103,13 +106,22 @@ def _create_store(folder: Path, plan: TilePlan, codec: Codec) -> tuple[zarr.Grou
 
 
 def _store_attributes(
-    info: SlideInfo, plan: TilePlan, reader: str, codec: Codec, *, reason: str, resampling: str
+    info: SlideInfo,
+    plan: TilePlan,
+    reader: str,
+    codec: Codec,
+    *,
+    reason: str,
+    resampling: str,
+    unreadable: Sequence[tuple[int, int, str]] = (),
 ) -> dict:
     return {
         "slidesnake": {
             "slide_id": info.slide_id,
             "status": "excluded" if reason else "ok",
             "reason": reason,
+            "unreadable_tiles": len(unreadable),
+            "unreadable_first": _unreadable_first(unreadable),
             "source": info.path,
             "sha256": info.sha256,
             "reader": reader,
@@ -121,6 +133,33 @@ def _store_attributes(
         },
         "ome": ngff_attributes(name=info.slide_id, array_path=IMAGE, pixel_um=plan.tile_mpp),
     }
+
+
+def _unreadable_first(unreadable: Sequence[tuple[int, int, str]]) -> str:
+    """The first unreadable tile (in grid order) and why, for the QC: empty when every tile was read."""
+    if not unreadable:
+        return ""
+    row, col, problem = min(unreadable)
+    return f"tile row {row}, col {col}: {problem}"
+
+
+def _without_unreadable(
+    index: pd.DataFrame, unreadable: Sequence[tuple[int, int, str]], info: SlideInfo
+) -> pd.DataFrame:
+    """The tile index less the tiles that could not be read (logged with their count and the first)."""
+    if not unreadable:
+        return index
+    log.warning(
+        "%s: %d of %d tissue tile(s) could not be read and are left out (a corrupt or truncated file?); "
+        "first: %s",
+        info.slide_id,
+        len(unreadable),
+        len(index),
+        _unreadable_first(unreadable),
+    )
+    bad = pd.MultiIndex.from_tuples([(row, col) for row, col, _ in unreadable])
+    keep = ~pd.MultiIndex.from_frame(index[["row", "col"]]).isin(bad)
+    return index[keep].reset_index(drop=True)
 
 
 def _compute(tasks: list, threads: int, cancelled: threading.Event) -> tuple:
@@ -187,7 +226,8 @@ def write_tile_store(
     per_side = max(1, BLOCK_LEVEL_PX // math.ceil(size * plan.scale))
     shards = _shards(index)
     with SlideReader(info) as reader, atomic_path(path) as tmp:
-        group, array = _create_store(tmp, plan, codec)
+        with interrupts_held():  # Zarr writes through its own thread: never cut (see slidesnake.interrupts)
+            group, array = _create_store(tmp, plan, codec)
         folder, shard_key, encode = tmp / IMAGE, array.metadata.encode_chunk_key, codec.encode
         cancelled = threading.Event()
         resampling = reader.resampling(plan, jpeg_dct_scaling=jpeg_dct_scaling)
@@ -207,9 +247,15 @@ def write_tile_store(
                         if cancelled.is_set():
                             msg = "tiling cancelled"
                             raise RuntimeError(msg)
-                        block[i] = reader.read_target(
-                            plan, row * size, col * size, size, size, cache, jpeg_dct_scaling=dct
-                        )
+                        try:
+                            block[i] = reader.read_target(
+                                plan, row * size, col * size, size, size, cache, jpeg_dct_scaling=dct
+                            )
+                        except SlideError as err:  # a corrupt part of the file: this tile is left out
+                            unreadable.append((row, col, err.problem))
+                            block[i] = 255
+                            hashes.append(None)
+                            continue
                         writer.append(row % SHARD_TILES, col % SHARD_TILES, encode(block[i]))
                         hashes.append(pixel_hash(block[i]))
                     scores = sharpness(block).tolist()
@@ -218,16 +264,23 @@ def write_tile_store(
                 writer.close()
             return measured
 
+        unreadable: list[tuple[int, int, str]] = []  # list.append is atomic across the threads
         tasks = [dask.delayed(tile_shard, pure=False)(shard, rows, cols) for shard, rows, cols in shards]
         parts = _compute(tasks, threads, cancelled)
         measured = {(row, col): (score, digest) for part in parts for row, col, score, digest in part}
+        if unreadable and len(unreadable) == len(index):
+            raise SlideError(info.slide_id, info.path, f"no tile could be read: {unreadable[0][2]}")
+        index = _without_unreadable(index, unreadable, info)
         keys = list(zip(index["row"].tolist(), index["col"].tolist(), strict=True))
         index["sharpness"] = [round(measured[key][0], 3) for key in keys]
         index["content_hash"] = np.array([measured[key][1] for key in keys], dtype=np.int64)
-        write_index(group, index)
-        group.attrs.update(
-            _store_attributes(info, plan, reader.reader, codec, reason="", resampling=resampling)
-        )
+        with interrupts_held():
+            write_index(group, index)
+            group.attrs.update(
+                _store_attributes(
+                    info, plan, reader.reader, codec, reason="", resampling=resampling, unreadable=unreadable
+                )
+            )
     log.info(
         "%s: wrote %d tiles of %d px (%s, resampling %s) in %d shard file(s) to %s",
         info.slide_id,
@@ -259,7 +312,7 @@ def write_empty_store(
     reason : str
         Why the slide is excluded (shown in the audit table and the report).
     """
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, interrupts_held():
         group, _ = _create_store(tmp, plan, codec)
         write_index(group, pd.DataFrame(columns=list(INDEX_COLUMNS)))
         group.attrs.update(

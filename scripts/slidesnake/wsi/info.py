@@ -45,6 +45,9 @@ class SlideInfo:
         workflow with empty outputs (config ``on_bad_slide: skip``).
     reason : str
         Why it is excluded; empty otherwise.
+    file_mpp : float or None
+        Level-0 microns per pixel (x) that the file itself records, whatever ``mpp_source`` is;
+        None when it records none. Facts written before this field existed read as None.
     """
 
     slide_id: str
@@ -63,6 +66,7 @@ class SlideInfo:
     reader: Reader
     status: Status
     reason: str
+    file_mpp: float | None = None
 
     @classmethod
     def excluded(cls, slide_id: str, path: str | Path, reason: str, sha256: str = "") -> SlideInfo:
@@ -92,8 +96,12 @@ class SlideInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SlideInfo:
-        """Rebuild a :class:`SlideInfo` from :meth:`to_dict` output."""
-        values = {field.name: data[field.name] for field in dataclasses.fields(cls)}
+        """Rebuild a :class:`SlideInfo` from :meth:`to_dict` output (fields with a default may be absent)."""
+        values = {
+            field.name: data[field.name]
+            for field in dataclasses.fields(cls)
+            if field.name in data or field.default is dataclasses.MISSING
+        }
         values["level_dimensions"] = tuple(tuple(d) for d in values["level_dimensions"])
         values["level_downsamples"] = tuple(values["level_downsamples"])
         values["associated_images"] = tuple(values["associated_images"])

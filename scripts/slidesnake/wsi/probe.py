@@ -17,7 +17,7 @@ from .backends.openslide import open_slide
 from .backends.tifffile import FAST_VENDORS, fast_path_supported
 from .info import Reader, SlideInfo
 from .reader import SlideReader
-from .resolution import property_float, resolve_mpp
+from .resolution import file_mpp, property_float, resolve_mpp
 
 log = logging.getLogger(__name__)
 
@@ -117,5 +117,6 @@ def read_slide_info(
             reader="openslide",
             status="ok",
             reason="",
+            file_mpp=file_mpp(props),
         )
     return dataclasses.replace(info, reader=probe_reader(info))

@@ -6,6 +6,7 @@ Pure functions of the slide's facts and the settings; nothing here reads pixels.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,8 +19,14 @@ from ..errors import SlideError
 from ..settings import ResolutionPolicy
 from .info import SlideInfo
 
+log = logging.getLogger(__name__)
+
 #: Microns per pixel outside this range are taken as a scanner writing nonsense.
 PLAUSIBLE_MPP = (0.05, 20.0)
+#: A sheet ``mpp`` that differs from the file's own MPP by more than this (relative to the file's)
+#: is used, but warned about at ingest and flagged in ``results/slides.tsv``: a typo, or a slide
+#: exported at another magnification, makes every tile the wrong size.
+SHEET_MPP_TOLERANCE = 0.10
 
 
 def property_float(props: Mapping[str, Any], key: str) -> float | None:
@@ -29,6 +36,35 @@ def property_float(props: Mapping[str, Any], key: str) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value > 0 else None
+
+
+def file_mpp(props: Mapping[str, Any]) -> float | None:
+    """The level-0 microns per pixel (x) a slide file records, plausible or not; None if none."""
+    return property_float(props, openslide.PROPERTY_NAME_MPP_X)
+
+
+def sheet_mpp_mismatch(sheet_mpp: float, own_mpp: float | None) -> str:
+    """What to flag when a sheet's MPP differs from the file's own by more than :data:`SHEET_MPP_TOLERANCE`.
+
+    Parameters
+    ----------
+    sheet_mpp : float
+        The sheet's ``mpp`` of the slide.
+    own_mpp : float or None
+        The file's own MPP (:func:`file_mpp`); None: nothing to compare with.
+
+    Returns
+    -------
+    str
+        E.g. ``sheet MPP 0.500 differs from the file's 0.250 um/px by more than 10%``; empty when
+        they agree.
+    """
+    if own_mpp is None or abs(sheet_mpp / own_mpp - 1) <= SHEET_MPP_TOLERANCE:
+        return ""
+    return (
+        f"sheet MPP {sheet_mpp:.3f} differs from the file's {own_mpp:.3f} um/px "
+        f"by more than {SHEET_MPP_TOLERANCE:.0%}"
+    )
 
 
 def resolve_mpp(
@@ -42,7 +78,8 @@ def resolve_mpp(
     """Decide the level-0 microns per pixel of a slide.
 
     The sheet's ``mpp`` column wins, then the file's own value, then the
-    config's ``resolution: mpp_override``.
+    config's ``resolution: mpp_override``. A sheet value that differs from the
+    file's by more than :data:`SHEET_MPP_TOLERANCE` is logged as a warning.
 
     Returns
     -------
@@ -60,6 +97,9 @@ def resolve_mpp(
             raise SlideError(
                 slide_id, path, f"sheet column 'mpp' = {sheet_mpp} is outside {low}-{high} um/px"
             )
+        mismatch = sheet_mpp_mismatch(float(sheet_mpp), file_mpp(props))
+        if mismatch:
+            log.warning("%s: %s; the sheet's value is used (sheet column 'mpp')", slide_id, mismatch)
         return float(sheet_mpp), float(sheet_mpp), "sheet"
     mpp_x = property_float(props, openslide.PROPERTY_NAME_MPP_X)
     mpp_y = property_float(props, openslide.PROPERTY_NAME_MPP_Y)
