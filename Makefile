@@ -30,11 +30,12 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-## bench: tiling and prediction speed and memory on a 40000x32000 real-tissue slide (built once into
+## bench: tiling, prediction and feature extraction speed and memory on real-tissue slides (built once into
 ## .bench/), snakemake -n on a 10,000-slide study, and training throughput (see benchmarks/README.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tiling.py --out .bench
 	$(BIN)/python benchmarks/predict.py --out .bench
+	$(BIN)/python benchmarks/features.py --out .bench
 	$(BIN)/python benchmarks/dag.py --work .bench/dag
 	$(BIN)/python benchmarks/training.py --work .bench
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.workflow
 BENCHMARKS = ROOT / "benchmarks"
 
 #: The scripts tested here (``common.py`` is their shared code, not a benchmark).
-TESTED = {"tiling.py", "predict.py", "dag.py", "training.py", "gigapixel.py"}
+TESTED = {"tiling.py", "predict.py", "features.py", "dag.py", "training.py", "gigapixel.py"}
 
 
 def run_bench(script: str, *args: str) -> str:
@@ -86,6 +86,13 @@ def test_predict(tmp_path: Path):
     stdout = run_bench("predict.py", "--out", str(tmp_path))
     keys = ["predict_vs_forward", "tiles_per_s", "rss_gb"]
     positive(bench_line(stdout, "predict", keys), *keys)
+
+
+def test_features(tmp_path: Path):
+    stdout = run_bench("features.py", "--out", str(tmp_path))
+    figures = bench_line(stdout, "features", ["encoder", "features_vs_forward", "tiles_per_s", "rss_gb"])
+    assert figures["encoder"] == "densenet121"
+    positive(figures, "features_vs_forward", "tiles_per_s", "rss_gb")
 
 
 def test_dag(tmp_path: Path):

@@ -37,6 +37,8 @@ PROVIDERS = {
     "psutil": {"psutil"},
     "tensorflow": {"tensorflow", "tensorflow-cpu", "tensorflow[and-cuda]"},
     "keras": {"tensorflow", "tensorflow-cpu", "tensorflow[and-cuda]", "keras"},
+    "onnxruntime": {"onnxruntime", "onnxruntime-gpu"},
+    "h5py": {"h5py"},
 }
 #: rules whose env is the dataset's own (a `conda:` function): every model env must serve them
 MODEL_ENVS = sorted(ENVS.glob("tensorflow*.yaml"))

@@ -19,6 +19,8 @@ from slidesnake.cohorts import (  # noqa: E402
 from slidesnake.cluster import check_cluster, gpus_of  # noqa: E402
 from slidesnake.codehash import code_version as script_version  # noqa: E402
 from slidesnake.errors import ClusterError  # noqa: E402
+from slidesnake.features.checks import check_study_encoders  # noqa: E402
+from slidesnake.features.encoders import encoders_from_config  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
 from slidesnake.provenance import log_run, run_state  # noqa: E402
 from slidesnake.settings import model_settings, stain_label  # noqa: E402
@@ -79,6 +81,40 @@ CROSS_SITE_COHORTS = [
     for c in EXTERNAL_COHORTS
     if config["cohorts"][c]["slides"] != config["cohorts"][c]["model"]
 ]
+
+
+# tile encoders (config encoders): files, digests, field of view and licence checked before any job
+ENCODER_SPECS = encoders_from_config(config["encoders"])
+ENCODERS = sorted(ENCODER_SPECS)
+if ENCODER_SPECS:
+    check_study_encoders(
+        ENCODER_SPECS,
+        geometries={
+            home: (
+                home_geometry(config, home).tile_size,
+                home_geometry(config, home).mpp,
+            )
+            for home in sorted(set(sheet["dataset"]))
+        },
+        datasets=DATASETS,
+        licence_policy=config["licence_policy"],
+        base_dir=Path.cwd(),
+    )
+
+
+def encoder_files(encoder):
+    """The local files of an encoder (inputs of its features jobs: a new weights file re-extracts)."""
+    return list(ENCODER_SPECS[encoder].local_files().values())
+
+
+def encoder_model(encoder):
+    """The trained model an encoder of source 'dataset' is cut from; none for the other sources."""
+    spec = ENCODER_SPECS[encoder]
+    return (
+        [f"results/models/{spec.dataset}/model.keras"]
+        if spec.source == "dataset"
+        else []
+    )
 
 
 SCRIPTS = Path(workflow.basedir).parent / "scripts"

@@ -1,0 +1,32 @@
+# Stage 6a: tile features. One job per slide and encoder (config encoders) reads the slide's tile
+# store and writes results/features/{encoder}/{slide}.zarr: float16 (tile, feature) and the tile
+# corners, with the encoder's weights digests, licence and geometry as attributes. Changing an
+# encoder never re-tiles; changing the tiling re-extracts (the tile store is an input). Every
+# encoder's files are checked (sha256, field of view, licence policy) before any job starts.
+
+
+rule features:
+    input:
+        store="results/tiles/{slide}.zarr",
+        weights=lambda wildcards: encoder_files(wildcards.encoder),
+        model=lambda wildcards: encoder_model(wildcards.encoder),
+    output:
+        features=directory("results/features/{encoder}/{slide}.zarr"),
+    log:
+        "results/logs/features/{encoder}/{slide}.log",
+    benchmark:
+        "results/benchmarks/features/{encoder}/{slide}.tsv"
+    wildcard_constraints:
+        encoder=alternatives(ENCODERS),
+    conda:
+        "../../envs/tensorflow-cpu.yaml"
+    threads: config["tf_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        code=code_version("features"),
+        encoder=lambda wildcards: config["encoders"][wildcards.encoder],
+        tf_threads=config["tf_threads"],
+    script:
+        "../../scripts/features.py"
