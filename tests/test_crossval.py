@@ -101,7 +101,10 @@ def test_metrics_per_fold_pooled_and_across_folds(crossval_run):
     assert pooled["auc_ci_low"] <= pooled["auc"] <= pooled["auc_ci_high"]
     assert set(metrics["level"]) == {"tile", "slide", "patient"}
     slides = metrics[metrics["level"] == "slide"].set_index("fold")
-    assert np.isnan(slides.at["mean", "auc"]) == np.isnan(slides.at["mean", "auc_ci_low"])
+    mean = slides.loc["mean"]  # NaN AUC has no interval; all folds agreeing give none either, and say so
+    assert not np.isnan(mean["auc"]) or np.isnan(mean["auc_ci_low"])
+    assert not np.isnan(mean["auc_ci_low"]) or mean["auc_ci_method"].startswith("not estimable")
+    assert (tiles["ci_method"].str.len() > 0).all() and "note" in metrics
     page = (crossval_run / "reports" / "site_a" / "summary.html").read_text()
     assert "3-fold cross-validation" in page
     assert (crossval_run / "crossval" / "site_a" / "roc.png").stat().st_size > 10_000
@@ -132,7 +135,8 @@ def test_radiograph_example_cross_validates_and_keeps_the_duplicate_pair_togethe
     images = metrics[metrics["level"] == "image"].set_index("split")
     assert images.at["val", "n"] == 10
     assert images.at["val", "accuracy"] >= 0.9
-    assert images.at["val", "accuracy_ci_low"] <= images.at["val", "accuracy"]
+    val = images.loc["val"]  # 10 of 10 right gives no bootstrap interval, and says so
+    assert val["accuracy_ci_low"] <= val["accuracy"] or val["accuracy_ci_method"].startswith("not estimable")
     assert (results / "models" / "xray" / "model.keras").is_file()
     assert len(pd.read_csv(results / "reports" / "xray" / "tsne.tsv", sep="\t")) == 77
     # 5-fold cross-validation of the 75 TRAIN and VAL images; the 2 TEST images stay out of every fold

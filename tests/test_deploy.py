@@ -147,8 +147,9 @@ def test_bootstrap_resamples_patients_not_tiles():
     def accuracy(index):
         return {"accuracy": float(correct[index].mean())}
 
-    value, low, high = bootstrap(accuracy, patients, resamples=2000, seed=0)["accuracy"]
-    assert value == 0.9 and low == 0.0 and high == 1.0
+    found = bootstrap(accuracy, patients, resamples=2000, seed=0)["accuracy"]
+    assert (found.value, found.low, found.high) == (0.9, 0.0, 1.0)
+    assert found.method == "patient bootstrap (2000)" and not found.note
     draws = []
     rng = np.random.default_rng(1)
     for _ in range(2000):
@@ -169,12 +170,21 @@ def test_level_metrics_give_each_metric_its_interval_and_nan_when_undefined():
     units["called"] = (units["score"] >= 0.5).astype(int)
     row = level_metrics(units, truth="truth", called="called", score="score", resamples=300, seed=0).iloc[0]
     assert (row["n"], row["items"], row["patients"]) == (6, 6, 5)
-    assert row["auc"] == 1.0 and row["auc_ci_low"] == 1.0 and row["accuracy"] == 1.0
+    assert row["auc"] == 1.0 and row["accuracy"] == 1.0
+    # every resample of both classes separates them perfectly: no interval, never 1.000 (1.000-1.000)
+    assert np.isnan(row["auc_ci_low"]) and row["auc_ci_method"] == "not estimable (5 patients)"
+    assert (
+        row["note"].startswith("AUC, accuracy, ")
+        and "not estimable: the resamples of 5 patients" in row["note"]
+    )
+    assert row["ci_method"].startswith("not estimable (5 patients)")
     one_class = units.assign(truth=1)
     row = level_metrics(one_class, truth="truth", called="called", score="score", resamples=100, seed=0).iloc[
         0
     ]
     assert np.isnan(row["auc"]) and np.isnan(row["auc_ci_low"]) and np.isnan(row["balanced_accuracy"])
+    assert np.isnan(row["specificity"]) and row["npv"] == 0.0  # 3 called negative, none truly negative
+    assert "AUC, balanced accuracy, specificity not estimable: every unit is 1 (6 1, 0 not 1)" in row["note"]
 
 
 def test_the_metrics_equal_scikit_learns():
@@ -197,6 +207,16 @@ def test_the_metrics_equal_scikit_learns():
             else:
                 assert np.isnan(FUNCTIONS["auc"](binary, score, called))
             assert FUNCTIONS["accuracy"](truth, score, called) == metrics.accuracy_score(truth, called)
+            for name, sklearn_score, label in (
+                ("sensitivity", metrics.recall_score, 1),
+                ("specificity", metrics.recall_score, 0),
+                ("ppv", metrics.precision_score, 1),
+                ("npv", metrics.precision_score, 0),
+            ):  # the positive class 1 against the rest (0)
+                expected = sklearn_score(truth == 1, called == 1, pos_label=label == 1, zero_division=np.nan)
+                assert FUNCTIONS[name](truth, score, called) == pytest.approx(
+                    expected, abs=1e-12, nan_ok=True
+                )
             f1 = metrics.f1_score(truth == 1, called == 1, zero_division=0)
             assert FUNCTIONS["f1"](truth, score, called) == pytest.approx(f1, abs=1e-12)
             if len(set(truth)) >= 2:

@@ -3,7 +3,8 @@
 A row comes from a cohort that predicts the slides of one dataset with the model of another
 (``cohorts: <name>: {model: site_a, slides: site_b}``), with the dataset's own stain settings or a
 ``variant`` of them; its figures are the cohort's tile-level metrics (``results/reports/<cohort>/
-metrics.tsv``: AUC and balanced accuracy with patient-bootstrap 95% CIs).
+metrics.tsv``: AUC and balanced accuracy with patient-bootstrap 95% CIs, their method, and the
+row's note saying why a value or interval is missing).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ COLUMNS = (
     "auc",
     "auc_ci_low",
     "auc_ci_high",
+    "auc_ci_method",
     "balanced_accuracy",
     "balanced_accuracy_ci_low",
     "balanced_accuracy_ci_high",
+    "balanced_accuracy_ci_method",
+    "note",
 )
 
 

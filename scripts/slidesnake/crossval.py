@@ -3,10 +3,12 @@
 Each fold's model scores the patients it never trained on, so the out-of-fold (OOF) predictions
 cover every non-test item once. Metrics are given three ways:
 
-- per fold, with the patient-bootstrap 95% CI of that fold's held-out patients;
-- ``pooled``: all OOF predictions together, with the patient-bootstrap CI;
+- per fold, with the 95% CIs of that fold's held-out patients (as in ``evaluate``: the patient
+  bootstrap, Clopper-Pearson for proportions of slides and patients, or not estimable);
+- ``pooled``: all OOF predictions together, with CIs made the same way;
 - ``mean``: the mean of the per-fold values, their standard deviation (``<metric>_sd``) and the 95% CI
-  of the mean across folds (Student's t with k - 1 degrees of freedom, clipped to [0, 1]).
+  of the mean across folds (Student's t with k - 1 degrees of freedom, clipped to [0, 1]); not
+  estimable with fewer than two folds of a value or when every fold gives the same value.
 
 Each fold's model stopped early on its own held-out fold, so OOF figures lean optimistic; the test
 split (never seen by any fold) is evaluated with the deployed model as before.
@@ -22,6 +24,7 @@ from scipy import stats
 
 from .entries import levels
 from .evaluation import evaluation_tables
+from .intervals import join_notes, label, method_summary, not_estimable
 from .metrics import METRICS, slide_score
 from .settings import EvaluationSettings, SlideScore
 
@@ -80,8 +83,9 @@ def crossval_metrics(
     Returns
     -------
     pandas.DataFrame
-        Columns ``fold`` (the fold number, ``pooled`` or ``mean``), ``ci`` (how the interval is made),
-        the columns of the evaluation metrics table, and ``<metric>_sd`` (on the ``mean`` rows).
+        Columns ``fold`` (the fold number, ``pooled`` or ``mean``), the columns of the evaluation
+        metrics table (``<metric>_ci_method``, ``ci_method`` and ``note`` say how each interval is
+        made or why there is none), and ``<metric>_sd`` (on the ``mean`` rows).
     """
 
     def tables(part: pd.DataFrame) -> pd.DataFrame:
@@ -95,40 +99,41 @@ def crossval_metrics(
         )
         return metrics
 
-    per_fold = [
-        tables(part).assign(fold=str(fold), ci="patient bootstrap")
-        for fold, part in scored.groupby("fold", sort=True)
-    ]
-    pooled = tables(scored).assign(fold="pooled", ci="patient bootstrap")
+    per_fold = [tables(part).assign(fold=str(fold)) for fold, part in scored.groupby("fold", sort=True)]
+    pooled = tables(scored).assign(fold="pooled")
     folds = pd.concat(per_fold, ignore_index=True)
     table = pd.concat([folds, pooled, _mean_rows(folds, pooled)], ignore_index=True)
-    first = ["fold", "level", "unit", "threshold", "split", "n", "items", "patients", "ci"]
+    first = ["fold", "level", "unit", "threshold", "split", "n", "items", "patients", "ci_method"]
     rest = [c for c in table.columns if c not in first]
     return table[first + rest].round(4)
 
 
 def _mean_rows(folds: pd.DataFrame, pooled: pd.DataFrame) -> pd.DataFrame:
-    """Per level: the mean of the fold values, their SD and the t-interval of the mean."""
+    """Per level: the mean of the fold values, their SD and the t-interval of the mean (or why none)."""
     rows = []
     for level, part in folds.groupby("level", sort=False):
         k = len(part)
-        row = pooled[pooled["level"] == level].iloc[0].to_dict() | {
-            "fold": "mean",
-            "ci": f"t across {k} folds",
-            "n": part["n"].sum(),
-        }
+        row = pooled[pooled["level"] == level].iloc[0].to_dict() | {"fold": "mean", "n": part["n"].sum()}
+        notes = []
         for name in METRICS:
             values = part[name].dropna().to_numpy(float)
             mean = float(values.mean()) if len(values) else np.nan
             sd = float(values.std(ddof=1)) if len(values) > 1 else np.nan
-            half = (
-                stats.t.ppf(0.975, len(values) - 1) * sd / np.sqrt(len(values)) if len(values) > 1 else np.nan
-            )
+            if len(values) > 1 and sd > 0:
+                half = stats.t.ppf(0.975, len(values) - 1) * sd / np.sqrt(len(values))
+                method = f"t across {k} folds"
+            else:
+                half, method = np.nan, not_estimable(len(values), "fold")
+                why = (
+                    "fewer than two folds give a value" if len(values) < 2 else f"every fold gives {mean:.3f}"
+                )
+                notes.append(f"{label(name)} {'interval ' if len(values) else ''}not estimable: {why}")
             row |= {  # every metric lies in [0, 1], and so does its interval
                 name: mean,
                 f"{name}_ci_low": float(np.clip(mean - half, 0, 1)),  # NaN stays NaN
                 f"{name}_ci_high": float(np.clip(mean + half, 0, 1)),
+                f"{name}_ci_method": method,
                 f"{name}_sd": sd,
             }
-        rows.append(row)
+        rows.append(row | {"ci_method": method_summary(row, METRICS), "note": join_notes(notes)})
     return pd.DataFrame(rows)

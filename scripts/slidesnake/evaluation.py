@@ -61,29 +61,38 @@ def evaluation_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics at every level (with CIs) and the per-item table of a dataset's or cohort's scored entries.
 
+    Tile (image) level: the most probable class against the label, every interval the patient
+    bootstrap; slide and patient level: the score at ``threshold`` against the truth, proportions
+    with Clopper-Pearson intervals (see :func:`slidesnake.metrics.level_metrics`).
+
     ``slide_scores`` (one row per slide: ``item``, ``score``, ``label_positive``, optionally ``dice`` and
     ``iou``) gives the slide level of tile entries; None for images.
     """
-    boot = {"resamples": settings.bootstrap, "seed": settings.seed}
+    others = [c for c in classes if c != positive_class]
+    names = (positive_class, others[0] if len(others) == 1 else f"not {positive_class}")
+    boot = {"resamples": settings.bootstrap, "seed": settings.seed, "names": names}
     p = f"p_{positive_class}"
     first, *rest = levels(scored)
     tables = [
-        level_metrics(scored, truth="label", called="predicted", score=p, positive=positive_class, **boot)
+        level_metrics(
+            scored, truth="label", called="predicted", score=p, positive=positive_class, unit=first, **boot
+        )
     ]
     tables[0].insert(0, "level", first)
+    exact = boot | {"exact": True}  # slides and patients are trials: Clopper-Pearson for proportions
     units = scored.assign(truth=(scored["label"] == positive_class).astype(int), score=scored[p])
     if "slide" in rest:
         units = _slides(scored, slide_scores)
         units = units.assign(truth=units["label_positive"].astype(int))
         called = (units["score"] >= threshold).astype(int)
         slide = level_metrics(
-            units.assign(called=called), truth="truth", called="called", score="score", **boot
+            units.assign(called=called), truth="truth", called="called", score="score", **exact, unit="slide"
         )
         tables.append(slide.assign(level="slide"))
     patients = _patients(units, "truth", "score")
     called = (patients["score"] >= threshold).astype(int)
     patient = level_metrics(
-        patients.assign(called=called), truth="truth", called="called", score="score", **boot
+        patients.assign(called=called), truth="truth", called="called", score="score", **exact, unit="patient"
     )
     tables.append(patient.assign(level="patient"))
     metrics = pd.concat(tables, ignore_index=True)

@@ -1,10 +1,11 @@
-"""Classification metrics at tile (or image), slide and patient level, with patient-bootstrap 95% CIs.
+"""Classification metrics at tile (or image), slide and patient level, each with its 95% CI and method.
 
-Confidence intervals resample *patients* with replacement (seeded), keeping all the units (tiles,
-slides) of each drawn patient, so that correlated tiles of one patient do not pass for independent
-evidence; the interval is the 2.5th to 97.5th percentile of the resampled values. A resample in
-which a metric is undefined (one class only, for AUC) is skipped; a metric undefined on the data
-itself is NaN with NaN bounds.
+Proportions of independent units (accuracy, sensitivity, specificity, PPV, NPV of slides or
+patients) get exact Clopper-Pearson intervals; every metric of tiles (clustered in patients), and
+AUC, balanced accuracy and F1 at every level, get the patient bootstrap, or 'not estimable' with
+its reason where it cannot give one (see :mod:`slidesnake.intervals`). A metric undefined on the
+data is NaN and its reason is in the row's ``note``. Sensitivity, specificity, PPV and NPV are of
+the positive class against the rest, at the operating point that makes ``called``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-#: The metrics of every level, in column order; each gets ``<name>_ci_low`` and ``<name>_ci_high``.
-METRICS = ("auc", "accuracy", "balanced_accuracy", "f1")
+from .intervals import Estimate, bootstrap, clopper_pearson, join_notes, label, method_summary
+
+__all__ = ["METRICS", "PROPORTIONS", "Estimate", "bootstrap", "class_aucs", "level_metrics"]
+
+#: The metrics of every level, in column order; each gets ``_ci_low``, ``_ci_high`` and ``_ci_method``.
+METRICS = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity", "ppv", "npv")
+#: The metrics that are proportions of units: Clopper-Pearson where the units are independent.
+PROPORTIONS = ("accuracy", "sensitivity", "specificity", "ppv", "npv")
 SPLIT_ORDER = ("train", "val", "test", "external", "oof")
 
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 
-# The four metrics in NumPy, equal to scikit-learn's roc_auc_score, accuracy_score,
-# balanced_accuracy_score and f1_score(zero_division=0) (tests/test_deploy.py holds them to it):
-# the bootstrap calls them 1,000 times per split and level, and scikit-learn's input checks made
-# that most of the time of an evaluation.
+# The metrics in NumPy, equal to scikit-learn's roc_auc_score, accuracy_score,
+# balanced_accuracy_score, f1_score(zero_division=0), recall_score and precision_score (with
+# zero_division=nan; tests/test_deploy.py holds them to it): the bootstrap calls them 1,000 times
+# per split and level, and scikit-learn's input checks made that most of the time of an evaluation.
 
 
 def _auc(truth: np.ndarray, score: np.ndarray, _: np.ndarray) -> float:
@@ -61,54 +68,27 @@ def _f1(truth: np.ndarray, _: np.ndarray, called: np.ndarray, positive: int = 1)
     return 2 * hits / denominator if denominator else 0.0
 
 
+def _counts(truth: np.ndarray, called: np.ndarray, positive: int = 1) -> dict[str, tuple[int, int]]:
+    """``{proportion: (successes, trials)}`` of :data:`PROPORTIONS`, the positive class against the rest."""
+    is_positive, called_positive = truth == positive, called == positive
+    tp = int(np.sum(is_positive & called_positive))
+    tn = int(np.sum(~is_positive & ~called_positive))
+    return {
+        "accuracy": (int(np.sum(truth == called)), len(truth)),
+        "sensitivity": (tp, int(is_positive.sum())),
+        "specificity": (tn, int((~is_positive).sum())),
+        "ppv": (tp, int(called_positive.sum())),
+        "npv": (tn, int((~called_positive).sum())),
+    }
+
+
+def _proportion(name: str, truth: np.ndarray, _: np.ndarray, called: np.ndarray, positive: int = 1) -> float:
+    successes, trials = _counts(truth, called, positive)[name]
+    return successes / trials if trials else np.nan
+
+
 FUNCTIONS: dict[str, Metric] = {"auc": _auc, "accuracy": _accuracy, "balanced_accuracy": _balanced, "f1": _f1}
-
-
-def bootstrap(
-    values: Callable[[np.ndarray], dict[str, float]],
-    patients: np.ndarray,
-    *,
-    resamples: int,
-    seed: int,
-) -> dict[str, tuple[float, float, float]]:
-    """Metrics with their 95% CI from resampling patients with replacement.
-
-    Parameters
-    ----------
-    values : callable
-        ``values(index) -> {metric: value}`` on the units at ``index`` (positions, with repeats).
-    patients : numpy.ndarray
-        The patient of each unit.
-    resamples : int
-        Number of bootstrap resamples.
-    seed : int
-        Seed of the resampling.
-
-    Returns
-    -------
-    dict
-        ``{metric: (value, ci_low, ci_high)}``.
-    """
-    codes, unique = pd.factorize(pd.Series(patients, dtype=str))
-    groups = [np.flatnonzero(codes == k) for k in range(len(unique))]
-    point = values(np.arange(len(patients)))
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {name: [] for name in point}
-    for _ in range(resamples):
-        chosen = rng.integers(0, len(groups), len(groups))
-        index = np.concatenate([groups[k] for k in chosen]) if len(groups) else np.arange(0)
-        for name, value in values(index).items():
-            if np.isfinite(value):
-                draws[name].append(value)
-    result = {}
-    for name, value in point.items():
-        sample = draws[name]
-        if not np.isfinite(value) or not sample:
-            result[name] = (value, np.nan, np.nan)
-        else:
-            low, high = np.percentile(sample, [2.5, 97.5])
-            result[name] = (value, float(low), float(high))
-    return result
+FUNCTIONS |= {name: partial(_proportion, name) for name in PROPORTIONS[1:]}
 
 
 def _level_values(
@@ -117,16 +97,35 @@ def _level_values(
     binary: np.ndarray,
     scores: np.ndarray,
     positive_code: int,
+    wanted: Sequence[str],
     index: np.ndarray,
 ) -> dict[str, float]:
-    """Every metric of :data:`METRICS` on the units at ``index``."""
+    """The metrics ``wanted`` (of :data:`METRICS`) on the units at ``index``."""
     t, s, c = true_codes[index], scores[index], called_codes[index]
-    return {
-        "auc": _auc(binary[index], s, c),
-        "accuracy": _accuracy(t, s, c),
-        "balanced_accuracy": _balanced(t, s, c),
-        "f1": _f1(t, s, c, positive_code),
-    }
+    found = {"auc": _auc(binary[index], s, c), "balanced_accuracy": _balanced(t, s, c)}
+    found["f1"] = _f1(t, s, c, positive_code)
+    counts = _counts(t, c, positive_code)
+    found |= {name: (k / n if n else np.nan) for name, (k, n) in counts.items()}
+    return {name: found[name] for name in wanted}
+
+
+def _undefined(name: str, counts: dict[str, tuple[int, int]], unit: str, names: tuple[str, str]) -> str:
+    """Why metric ``name`` is undefined on units of these counts (``counts`` as :func:`_counts`)."""
+    positives, n = counts["sensitivity"][1], counts["accuracy"][1]
+    classes = f"({positives} {names[0]}, {n - positives} {names[1]})"
+    if n == 0:
+        why = f"no {unit}s"
+    elif name == "ppv":
+        why = f"no {unit} is called {names[0]}"
+    elif name == "npv":
+        why = f"every {unit} is called {names[0]}"
+    elif positives == n:
+        why = f"every {unit} is {names[0]} {classes}"
+    elif positives == 0:
+        why = f"no {unit} is {names[0]} {classes}"
+    else:
+        why = "one class only"
+    return f"{label(name)} not estimable: {why}"
 
 
 def level_metrics(
@@ -138,8 +137,11 @@ def level_metrics(
     resamples: int,
     seed: int,
     positive: int | str = 1,
+    exact: bool = False,
+    unit: str = "unit",
+    names: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
-    """AUC, accuracy, balanced accuracy and F1 with CIs, one row per split, for one level of units.
+    """Every metric of :data:`METRICS` with its CI and method, one row per split, for one level of units.
 
     Parameters
     ----------
@@ -154,13 +156,22 @@ def level_metrics(
         The bootstrap.
     positive : int or str
         The positive class among the values of ``truth`` and ``called``.
+    exact : bool
+        Whether the units are independent trials (slides, patients): :data:`PROPORTIONS` then get
+        Clopper-Pearson intervals; otherwise (tiles) every metric gets the patient bootstrap.
+    unit : str
+        What a unit is (``tile``, ``slide``), for the notes.
+    names : tuple of str, optional
+        How the notes name the positive class and the rest (default ``positive`` and ``not <positive>``).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``split``, ``n``, ``items``, ``patients``, then each of :data:`METRICS` with its
-        ``_ci_low`` and ``_ci_high``.
+        ``_ci_low``, ``_ci_high`` and ``_ci_method``, then ``ci_method`` (the row's methods in one
+        text) and ``note`` (why a value or interval is missing, ``; ``-joined).
     """
+    names = names or (str(positive), f"not {positive}")
     rows = []
     for split in [s for s in SPLIT_ORDER if s in set(units["split"])]:
         part = units[units["split"] == split]
@@ -171,54 +182,79 @@ def level_metrics(
         binary = (true_codes == positive_code).astype(int)
         scores = part[score].to_numpy(float)
 
-        values = partial(_level_values, true_codes, called_codes, binary, scores, positive_code)
+        wanted = [m for m in METRICS if not (exact and m in PROPORTIONS)]
+        values = partial(_level_values, true_codes, called_codes, binary, scores, positive_code, wanted)
         found = bootstrap(values, part["patient_id"].to_numpy(), resamples=resamples, seed=seed)
+        counts = _counts(true_codes, called_codes, positive_code)
+        if exact:
+            found |= {m: clopper_pearson(*counts[m], unit=unit) for m in PROPORTIONS}
         row = {
             "split": split,
             "n": len(part),
             "items": part["item"].nunique(),
             "patients": part["patient_id"].nunique(),
         }
+        notes = []
         for name in METRICS:
-            value, low, high = found[name]
-            row |= {name: value, f"{name}_ci_low": low, f"{name}_ci_high": high}
-        rows.append(row)
+            estimate = found[name]
+            row |= {
+                name: estimate.value,
+                f"{name}_ci_low": estimate.low,
+                f"{name}_ci_high": estimate.high,
+                f"{name}_ci_method": estimate.method,
+            }
+            if np.isnan(estimate.value):
+                notes.append(_undefined(name, counts, unit, names))
+            elif estimate.note:
+                notes.append(estimate.note)
+        rows.append(row | {"ci_method": method_summary(row, METRICS), "note": join_notes(notes)})
     columns = [
         "split",
         "n",
         "items",
         "patients",
-        *(f"{m}{s}" for m in METRICS for s in ("", "_ci_low", "_ci_high")),
+        *(f"{m}{s}" for m in METRICS for s in ("", "_ci_low", "_ci_high", "_ci_method")),
+        "ci_method",
+        "note",
     ]
     return pd.DataFrame(rows, columns=columns).round(4)
 
 
 def class_aucs(scored: pd.DataFrame, classes: Sequence[str], *, resamples: int, seed: int) -> pd.DataFrame:
-    """One-vs-rest AUC of every class with its CI, per split (columns ``split``, ``class``, ``auc``...)."""
+    """One-vs-rest AUC of every class with its CI, per split (``split``, ``class``, ``n``, ``auc``...).
+
+    Columns ``auc_ci_low``, ``auc_ci_high``, ``auc_ci_method`` (the patient bootstrap, or not
+    estimable) and ``note`` (why a value or interval is missing).
+    """
     rows = []
     for split in [s for s in SPLIT_ORDER if s in set(scored["split"])]:
         part = scored[scored["split"] == split]
         for name in classes:
             truth = (part["label"] == name).to_numpy(int)
             scores = part[f"p_{name}"].to_numpy(float)
-            found = bootstrap(
+            found: Estimate = bootstrap(
                 lambda index, t=truth, s=scores: {"auc": _auc(t[index], s[index], t[index])},
                 part["patient_id"].to_numpy(),
                 resamples=resamples,
                 seed=seed,
-            )
-            value, low, high = found["auc"]
+            )["auc"]
+            note = found.note
+            if np.isnan(found.value):
+                note = f"AUC not estimable: {int(truth.sum())} {name}, {int(len(truth) - truth.sum())} other"
             rows.append(
                 {
                     "split": split,
                     "class": name,
                     "n": int(truth.sum()),
-                    "auc": value,
-                    "auc_ci_low": low,
-                    "auc_ci_high": high,
+                    "auc": found.value,
+                    "auc_ci_low": found.low,
+                    "auc_ci_high": found.high,
+                    "auc_ci_method": found.method,
+                    "note": note,
                 }
             )
-    return pd.DataFrame(rows, columns=["split", "class", "n", "auc", "auc_ci_low", "auc_ci_high"]).round(4)
+    columns = ["split", "class", "n", "auc", "auc_ci_low", "auc_ci_high", "auc_ci_method", "note"]
+    return pd.DataFrame(rows, columns=columns).round(4)
 
 
 def confusion_table(scored: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .intervals import interval_text, method_summary
 from .metrics import METRICS
 
 STYLE = """
@@ -78,24 +79,29 @@ def table(frame: pd.DataFrame, *, caption: str = "", limit: int = 2000) -> str:
 
 
 def with_intervals(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Metrics with each value and its 95% CI in one column: ``0.931 (0.902-0.955)``."""
-    shown = metrics.drop(
-        columns=[c for m in METRICS for c in (f"{m}_ci_low", f"{m}_ci_high")], errors="ignore"
-    )
+    """Metrics with each value and its 95% CI in one column, the interval methods in ``ci_method``.
+
+    ``0.931 (0.902-0.955)``; ``0.993, not estimable (1 patient)`` where there is no interval (the
+    ``note`` column says why); ``n/a`` where the metric is undefined (the note says why). The
+    per-metric ``<metric>_ci_method`` columns are summed up in one ``ci_method`` column.
+    """
+    parts = [c for m in METRICS for c in (f"{m}_ci_low", f"{m}_ci_high", f"{m}_ci_method")]
+    shown = metrics.drop(columns=parts, errors="ignore")
     for name in METRICS:
         if name not in metrics:
             continue
-        values = []
-        for value, low, high in zip(
-            metrics[name], metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"], strict=True
-        ):
-            if pd.isna(value):
-                values.append("n/a")
-            elif pd.isna(low):
-                values.append(f"{value:.3f}")
-            else:
-                values.append(f"{value:.3f} ({low:.3f}-{high:.3f})")
-        shown[name] = values
+        methods = metrics.get(f"{name}_ci_method", pd.Series([""] * len(metrics), index=metrics.index))
+        shown[name] = [
+            interval_text(*values)
+            for values in zip(
+                metrics[name], metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"], methods, strict=True
+            )
+        ]
+    if "ci_method" not in shown and any(f"{m}_ci_method" in metrics for m in METRICS):
+        summary = [method_summary(row, METRICS) for row in metrics.to_dict("records")]
+        shown.insert(len(shown.columns) - ("note" in shown), "ci_method", summary)
+    if "note" in shown:
+        shown["note"] = shown["note"].fillna("")
     return shown
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import auc, roc_curve
 
+from ..intervals import interval_text
 from . import save
 
 #: False-positive rates the ROC band is drawn at.
@@ -72,10 +73,10 @@ def roc_figure(
         colour = plt.cm.tab10.colors[k % 10]
         fpr, tpr, _ = roc_curve(truth, score)
         row = row_of.loc[split]
-        label = (
-            f"{split}: AUC {row['auc']:.2f} ({row['auc_ci_low']:.2f}-{row['auc_ci_high']:.2f}); "
-            f"{int(row['n'])} entries, {int(row['patients'])} patient(s)"
+        auc_text = interval_text(
+            row["auc"], row["auc_ci_low"], row["auc_ci_high"], row.get("auc_ci_method", "")
         )
+        label = f"{split}: AUC {auc_text}; {int(row['n'])} entries, {int(row['patients'])} patient(s)"
         ax.plot(fpr, tpr, color=colour, label=label)
         low, high = _roc_band(truth, score, part["patient_id"].to_numpy(), resamples, seed)
         ax.fill_between(FPR_GRID, low, high, color=colour, alpha=0.15, lw=0)
@@ -298,5 +299,5 @@ def cross_site_figure(table: pd.DataFrame, *, path: str) -> None:
     axes[0].set_yticks(range(len(pairs)), [f"model {m}\non {c}'s slides" for m, c in pairs])
     axes[0].invert_yaxis()
     axes[0].legend(title="stain", loc="lower left", fontsize=8)
-    fig.suptitle("Cross-site performance by stain setting (patient-bootstrap CIs)")
+    fig.suptitle("Cross-site performance by stain setting (patient-bootstrap CIs; no bar: not estimable)")
     save(fig, path)

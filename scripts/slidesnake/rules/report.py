@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..entries import unit
 from ..evaluation import evaluation_tables, read_slide_scores, scored_entries
+from ..intervals import interval_text
 from ..io import atomic_path, read_json, read_table, write_table
 from ..metrics import class_aucs, confusion_table
 from ..pages import heading, jpeg_tag, metric_warnings, page, paragraph, qc_cells, table, with_intervals
@@ -150,15 +151,8 @@ def cross_site(
     write_table(table, table_tsv)
     cross_site_figure(table, path=figure_png)
     for row in table.itertuples():
-        log.info(
-            "model %s on %s, stain %s: AUC %.3f (%.3f-%.3f)",
-            row.model,
-            row.cohort,
-            row.stain,
-            row.auc,
-            row.auc_ci_low,
-            row.auc_ci_high,
-        )
+        auc = interval_text(row.auc, row.auc_ci_low, row.auc_ci_high, row.auc_ci_method)
+        log.info("model %s on %s, stain %s: AUC %s", row.model, row.cohort, row.stain, auc)
 
 
 def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_tsv: str) -> None:
@@ -222,12 +216,14 @@ def dataset_page(
     sections = [paragraph(f"Model of dataset {model!r}; {validation}.", "note")]
     sections += [paragraph(text, "warning") for text in metric_warnings(metrics)]
     sections += [
-        heading("Metrics, with 95% confidence intervals from resampling patients"),
+        heading("Metrics, with 95% confidence intervals (their methods in ci_method)"),
         table(with_intervals(metrics.drop(columns="dataset"))),
         paragraph(
             "Tile (or image) level: the most probable class against the label; slide level: the slide score "
             "against whether the slide is labelled positive; patient level: each patient's highest score. "
-            "n counts the units of the level; items are slides (or images).",
+            "n counts the units of the level; items are slides (or images). Intervals: Clopper-Pearson "
+            "for proportions of slides and patients, the patient bootstrap otherwise; 'not estimable' "
+            "where the data cannot give one (note says why), never a zero-width interval.",
             "note",
         ),
     ]
@@ -243,7 +239,7 @@ def dataset_page(
             heading(f"{folds}-fold cross-validation: out-of-fold predictions of unseen patients"),
             table(with_intervals(crossval.drop(columns="dataset"))),
             paragraph(
-                "Rows per fold and pooled: 95% CIs from resampling patients; row mean: the mean of the "
+                "Rows per fold and pooled: 95% CIs made as above; row mean: the mean of the "
                 "folds, the standard deviation across folds (columns _sd) and the 95% t-interval of the "
                 "mean. Each fold model stopped early on its own fold, so these lean optimistic; the test "
                 "split's figures above come from the deployed model, on patients no fold model trained "
@@ -325,7 +321,8 @@ def study_pages(
         sections += [
             heading("Cross-site: each model at a site it never saw, by stain setting"),
             paragraph(
-                "Tile-level AUC and balanced accuracy with patient-bootstrap 95% CIs. Stain 'none': no "
+                "Tile-level AUC and balanced accuracy with patient-bootstrap 95% CIs (or not estimable, "
+                "see note). Stain 'none': no "
                 "normalization and no stain augmentation; 'macenko'/'reinhard': normalization to a target "
                 "fitted on the model's training split, inside the saved model; 'hed': stain augmentation "
                 "in HED space during training."
