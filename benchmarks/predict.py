@@ -28,12 +28,10 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import ROOT, default_config
+from common import ROOT, default_config, run_child
 from tiling import QUICK_SIZE, SLIDE_SIZE, child_tiling, ensure_slide
 
 CLASSES = ["normal", "tumor"]
@@ -123,16 +121,6 @@ def child_predict(work: Path, threads: int) -> dict:
     return {"seconds": seconds, "tiles": tiles, "peak_rss_gb": peak}
 
 
-def _run_child(mode: str, work: Path, threads: int, slide: Path | None = None) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--work", str(work)]
-    command += ["--threads", str(threads)] + (["--slide", str(slide)] if slide else [])
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"bench child {mode} failed:\n{done.stderr[-4000:]}")
-    lines = done.stdout.strip().splitlines()
-    return json.loads(lines[-1]) if lines else {}
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command line: tile the bench slide, time (a) and (b), print the figures."""
     parser = argparse.ArgumentParser(prog="benchmarks/predict.py", description=__doc__.splitlines()[0])
@@ -157,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    _run_child("prepare", work, args.threads, slide)
+    run_child(__file__, "prepare", work, args.threads, slide)
     one, five, _ = os.getloadavg()
     load = f"load average {one:.2f} (1 min) {five:.2f} (5 min)"
     print(f"bench predict on {slide.name}, {args.threads} threads, {load}")
@@ -167,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         for mode, found in runs.items():
             if mode == "predict":
                 shutil.rmtree(work / "out", ignore_errors=True)
-            found.append(_run_child(mode, work, args.threads))
+            found.append(run_child(__file__, mode, work, args.threads))
     forward, b = (min(found, key=lambda r: r["seconds"]) for found in runs.values())
     rss = max(r["peak_rss_gb"] for r in runs["predict"])
     a_rate = forward["tiles"] / forward["seconds"]

@@ -16,7 +16,8 @@ from slidesnake.errors import SlideError, StudyError
 from slidesnake.exports.colours import class_colours
 from slidesnake.exports.overlay import write_overlay
 from slidesnake.exports.qupath import _feature, _tile_features, positive_regions, write_qupath_geojson
-from slidesnake.metrics import FUNCTIONS, agreement, bootstrap, level_metrics, slide_score
+from slidesnake.intervals import bootstrap
+from slidesnake.metrics import FUNCTIONS, agreement, level_metrics, slide_score
 from slidesnake.rules.predict import _check_geometry
 from slidesnake.store.maps import MapGeometry, stitch
 from slidesnake.wsi import TilePlan

@@ -19,8 +19,6 @@ from scipy.stats import rankdata
 
 from .intervals import Estimate, bootstrap, clopper_pearson, join_notes, label, method_summary
 
-__all__ = ["METRICS", "PROPORTIONS", "Estimate", "bootstrap", "class_aucs", "level_metrics"]
-
 #: The metrics of every level, in column order; each gets ``_ci_low``, ``_ci_high`` and ``_ci_method``.
 METRICS = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity", "ppv", "npv")
 #: The metrics that are proportions of units: Clopper-Pearson where the units are independent.

@@ -22,6 +22,7 @@ from ..metrics import agreement, slide_score
 from ..plots.slides import SlideView, class_map_figure, excluded_figure, figure_thumbnail, heatmap_figure
 from ..settings import LabelSettings, PredictionSettings
 from ..store import TileStore
+from ..store.batches import tile_batches
 from ..store.maps import MapGeometry, stitch, write_probability_map
 from ..wsi import SlideInfo
 
@@ -55,7 +56,8 @@ def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) ->
     """The model's outputs for tiles of one store, read a shard at a time while the model runs.
 
     Batches hold :data:`PREDICT_BATCH` tiles (the last one fewer), as uint8 (the model casts them);
-    the next shard is read in a second thread while the model works on the tiles of this one.
+    the next shard is read in a second thread while the model works on the tiles of this one
+    (:func:`slidesnake.store.batches.tile_batches`).
     """
     import tensorflow as tf
 
@@ -64,22 +66,9 @@ def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) ->
     order = []  # the entries' positions, batch by batch
 
     def batches() -> Iterator[tf.Tensor]:
-        windows = store.windows(entries.reset_index(drop=True))
-        positions, tiles = np.zeros(0, int), np.zeros((0, store.tile_size, store.tile_size, 3), np.uint8)
-        with ThreadPoolExecutor(1) as reader:
-            upcoming = reader.submit(next, windows, None)
-            while True:
-                window = upcoming.result()
-                if window is not None:
-                    upcoming = reader.submit(next, windows, None)
-                    positions = np.concatenate([positions, window[0]])
-                    tiles = np.concatenate([tiles, window[1]])
-                while len(tiles) >= PREDICT_BATCH or (window is None and len(tiles)):
-                    order.append(positions[:PREDICT_BATCH])
-                    yield tf.constant(tiles[:PREDICT_BATCH])
-                    positions, tiles = positions[PREDICT_BATCH:], tiles[PREDICT_BATCH:]
-                if window is None:
-                    return
+        for positions, tiles in tile_batches(store, entries, PREDICT_BATCH):
+            order.append(positions)
+            yield tf.constant(tiles)
 
     outputs = predict_probabilities(model, batches())
     found = np.empty_like(outputs)
