@@ -479,8 +479,9 @@ def test_a_qupath_export_labels_the_tiles_of_a_real_store(cmu_ingested, tmp_path
         path = tmp_path / name
         text = json.dumps(qupath_export()).encode()
         path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+        regions = read_annotations(path, "CMU-1")
         table = slide_tile_labels(
-            store, _settings_positive(), annotation_path=str(path), slide_label=None, check_extent=True
+            store, _settings_positive(), regions=regions, annotation_path=str(path), slide_label=None
         )
         in_annotations = _within(table, size, TUMOR_BOX) | _within(table, size, POSITIVE_BOX)
         in_others = _within(table, size, OTHERS_BOX)

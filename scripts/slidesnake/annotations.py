@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .annotation_files import read_annotations, regions_on_slide
+from .annotation_files import regions_on_slide
 from .errors import AnnotationError, SlideError
 from .settings import LabelSettings
 from .store import TileStore
@@ -119,9 +119,9 @@ def slide_tile_labels(
     store: TileStore,
     labels: LabelSettings,
     *,
+    regions: Sequence[tuple[str, shapely.Geometry]],
     annotation_path: str | None,
     slide_label: str | None,
-    check_extent: bool = False,
 ) -> pd.DataFrame:
     """A label per tile of a slide's store, from its annotations or from its slide label.
 
@@ -131,12 +131,14 @@ def slide_tile_labels(
         The slide's tiles (their index: level-0 corners and content hashes).
     labels : LabelSettings
         The labels of the slide's dataset (``source``: annotations or slide).
+    regions : sequence of (str, shapely.Geometry)
+        The slide's annotation regions, as :func:`~slidesnake.annotation_files.read_annotations`
+        reads its file (empty: no file, every tile is ``unannotated``); regions none of which lies
+        on the slide are refused (:func:`~slidesnake.annotation_files.regions_on_slide`).
     annotation_path : str or None
-        The slide's annotation file (None: no regions, every tile is ``unannotated``).
+        The file the regions come from, for messages.
     slide_label : str or None
         The sheet's ``label`` of the slide, for ``source: slide``.
-    check_extent : bool
-        Refuse regions none of which lies on the slide (:func:`regions_on_slide`).
 
     Returns
     -------
@@ -146,25 +148,23 @@ def slide_tile_labels(
     Raises
     ------
     AnnotationError
-        When the annotations cannot be read, have classes the dataset does not map, or (with
-        ``check_extent``) none of their regions lies on the slide.
+        When the annotations have classes the dataset does not map, or none of their regions lies
+        on the slide.
     SlideError
         When the slide label is not one of the dataset's classes.
     """
     slide_id, index = store.slide_id, store.index
     if labels.source == "annotations":
-        regions = read_annotations(annotation_path, slide_id) if annotation_path else []
-        if check_extent:
-            width, height = level0_extent(store)
-            problem = regions_on_slide(
-                regions, width=width, height=height, slide_id=slide_id, annotation_path=annotation_path or ""
-            )
-            if problem:
-                raise AnnotationError(slide_id, annotation_path or "", problem)
+        width, height = level0_extent(store)
+        problem = regions_on_slide(
+            regions, width=width, height=height, slide_id=slide_id, annotation_path=annotation_path or ""
+        )
+        if problem:
+            raise AnnotationError(slide_id, annotation_path or "", problem)
         table = tile_labels(
             index,
             tile_size_level0=store.plan.tile_size_level0,
-            regions=regions,
+            regions=list(regions),
             labels=labels,
             slide_id=slide_id,
             annotation_path=annotation_path or "",

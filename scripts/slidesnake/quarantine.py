@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .annotation_files import read_annotations
 from .annotations import slide_tile_labels
 from .errors import AnnotationError
 from .io import read_table
@@ -71,8 +72,13 @@ def labels_or_quarantine(
         quarantined slide) and the reason it is quarantined (empty: labelled).
     """
     try:
+        regions = (
+            read_annotations(annotation_path, store.slide_id)
+            if annotation_path and settings.source == "annotations"
+            else []
+        )
         table = slide_tile_labels(
-            store, settings, annotation_path=annotation_path, slide_label=slide_label, check_extent=True
+            store, settings, regions=regions, annotation_path=annotation_path, slide_label=slide_label
         )
     except AnnotationError as err:
         if on_bad_slide == "fail":

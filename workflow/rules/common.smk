@@ -86,7 +86,9 @@ CROSS_SITE_COHORTS = [
 # tile encoders (config encoders): files, digests, field of view and licence checked before any job
 ENCODER_SPECS = encoders_from_config(config["encoders"])
 ENCODERS = sorted(ENCODER_SPECS)
-if ENCODER_SPECS:
+# once, in the main process (a cluster job's snakemake was checked before it was submitted): the
+# digests read every weights file whole, and ONNX models are opened
+if ENCODER_SPECS and workflow.is_main_process:
     check_study_encoders(
         ENCODER_SPECS,
         geometries={

@@ -51,8 +51,8 @@ def licence_kind(licence: str) -> Literal["commercial", "non-commercial", "unkno
 def check_encoder(
     spec: EncoderSpec,
     *,
-    tile_mpp: float,
-    tile_size: int,
+    tile_mpp: float | None = None,
+    tile_size: int | None = None,
     licence_policy: LicencePolicy,
     base_dir: Path,
 ) -> list[str]:
@@ -68,10 +68,9 @@ def check_encoder(
     ----------
     spec : EncoderSpec
         The encoder.
-    tile_mpp : float
-        Microns per pixel of the tiles.
-    tile_size : int
-        Side of the tiles in pixels.
+    tile_mpp, tile_size : float and int, optional
+        Microns per pixel and side in pixels of the tiles (None: the field of view is not checked,
+        see :func:`field_of_view_problems`).
     licence_policy : {'any', 'commercial'}
         ``commercial`` refuses non-commercial and unknown licences.
     base_dir : Path
@@ -99,12 +98,8 @@ def check_encoder(
             continue
         verified[key] = path
 
-    tiles_um = tile_size * tile_mpp
-    if abs(spec.field_of_view_um - tiles_um) > FOV_TOLERANCE * tiles_um:
-        problems.append(
-            f"{head}: input_size {spec.input_size} at mpp {spec.mpp:g} covers {spec.field_of_view_um:g} um; "
-            f"the tiles cover {tiles_um:g} um (tile_size {tile_size} at {tile_mpp:g} um/px)"
-        )
+    if tile_mpp is not None and tile_size is not None:
+        problems += field_of_view_problems(spec, tile_mpp=tile_mpp, tile_size=tile_size)
 
     if licence_policy == "commercial":
         kind = licence_kind(spec.licence)
@@ -129,6 +124,23 @@ def check_encoder(
         else:
             problems.extend(f"{head}: {problem}" for problem in onnx_input_problems(spec, session))
     return problems
+
+
+def field_of_view_problems(
+    spec: EncoderSpec, *, tile_mpp: float, tile_size: int, homes: Sequence[str] = ()
+) -> list[str]:
+    """Whether the encoder sees what the tiles (of ``homes``, for the message) show: the same field of
+    view within :data:`FOV_TOLERANCE`.
+    """
+    tiles_um = tile_size * tile_mpp
+    if abs(spec.field_of_view_um - tiles_um) <= FOV_TOLERANCE * tiles_um:
+        return []
+    of = f" (slides of {', '.join(map(repr, homes))})" if homes else ""
+    return [
+        f"encoders: {spec.name}: input_size {spec.input_size} at mpp {spec.mpp:g} covers "
+        f"{spec.field_of_view_um:g} um; the tiles cover {tiles_um:g} um "
+        f"(tile_size {tile_size} at {tile_mpp:g} um/px){of}"
+    ]
 
 
 def check_study_encoders(
@@ -161,17 +173,20 @@ def check_study_encoders(
         do not fit).
     """
     problems: dict[str, None] = {}
+    homes_at: dict[tuple[int, float], list[str]] = {}  # each tile geometry and the homes tiled at it
+    for home, geometry in geometries.items():
+        homes_at.setdefault(geometry, []).append(home)
     for name, spec in specs.items():
         if spec.source == "dataset" and spec.dataset not in datasets:
-            problems[
+            wrong = (
                 f"encoders: {name}: dataset: {spec.dataset!r} is not a dataset of the study {list(datasets)}"
-            ] = None
-        for home, (tile_size, tile_mpp) in geometries.items():
-            found = check_encoder(
-                spec, tile_mpp=tile_mpp, tile_size=tile_size, licence_policy=licence_policy, base_dir=base_dir
             )
-            for problem in found:
-                problems[problem + (f" (slides of {home!r})" if "the tiles cover" in problem else "")] = None
+            problems[wrong] = None
+        # files, digests, licence and the ONNX input once per encoder; the field of view per geometry
+        problems.update(dict.fromkeys(check_encoder(spec, licence_policy=licence_policy, base_dir=base_dir)))
+        for (tile_size, tile_mpp), homes in homes_at.items():
+            found = field_of_view_problems(spec, tile_mpp=tile_mpp, tile_size=tile_size, homes=homes)
+            problems.update(dict.fromkeys(found))
     if problems:
         raise StudyError(listing("config 'encoders'", list(problems)))
 

@@ -165,20 +165,15 @@ def _scores(
 
 
 def _outlines(
-    annotation_files: Sequence[str],
+    regions: Sequence[tuple[str, Any]],
     labels: Mapping[str, Any] | None,
     positive_class: str,
-    slide_id: str,
     mpp: tuple[float, float],
 ) -> tuple[np.ndarray, ...]:
-    """Rings of the slide's annotations of the positive class, in microns (none without annotations)."""
-    if not annotation_files or not labels:
+    """Rings of the slide's annotation regions of the positive class, in microns (none without any)."""
+    if not regions or not labels:
         return ()
     positive = {name for name, cls in labels["annotation_classes"].items() if cls == positive_class}
-    try:
-        regions = read_annotations(annotation_files[0], slide_id)
-    except AnnotationError:  # a slide label_tiles quarantined (its log says why): no outlines
-        return ()
     rings = []
     for name, region in regions:
         if name not in positive:
@@ -196,25 +191,30 @@ def _slide_labels(
     labels: Mapping[str, Any] | None,
     annotation_files: Sequence[str],
     slide_label: str | None,
-) -> pd.DataFrame | None:
-    """The slide's tile labels, as rule ``label_tiles`` gives them (None: its home has no labels, or
-    label_tiles quarantined the slide for its annotations: its map is made, but not compared).
+) -> tuple[pd.DataFrame | None, list]:
+    """The slide's tile labels, as rule ``label_tiles`` gives them, and its annotation regions.
+
+    The file is read once, for both. The labels are None when its home has no labels, or when
+    label_tiles quarantined the slide for its annotations (its map is made, but not compared; its
+    regions are still outlined where the file could be read).
     """
     if not labels:
-        return None
+        return None, []
+    settings = LabelSettings.from_config(labels, where="labels")
+    path = annotation_files[0] if annotation_files else None
+    regions: list = []
     try:
-        return slide_tile_labels(
-            tiles_store,
-            LabelSettings.from_config(labels, where="labels"),
-            annotation_path=annotation_files[0] if annotation_files else None,
-            slide_label=slide_label,
-            check_extent=True,
+        if path and settings.source == "annotations":
+            regions = read_annotations(path, tiles_store.slide_id)
+        table = slide_tile_labels(
+            tiles_store, settings, regions=regions, annotation_path=path, slide_label=slide_label
         )
     except AnnotationError as err:
         log.warning(
             "%s: quarantined for its annotations, its map has no labels: %s", err.slide_id, err.problem
         )
-        return None
+        return None, regions
+    return table, regions
 
 
 def _split_of(model_json: str, slide_id: str) -> str:
@@ -274,13 +274,14 @@ def predict(
     slide = tiles_store.slide_id
     write_probability_map(grid, map_store, slide_id=slide, geometry=geometry, classes=classes)
     positive = grid[..., list(classes).index(positive_class)]
+    slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
     scores = _scores(
         tiles,
         tiles_store,
         model=model,
         positive_class=positive_class,
         settings=settings,
-        labels=_slide_labels(tiles_store, labels, annotation_files, slide_label),
+        labels=slide_labels,
     )
     write_json(scores, scores_json)
     info = SlideInfo.from_dict(read_json(info_json))
@@ -289,7 +290,7 @@ def predict(
         width_um=info.width * info.mpp_x,
         height_um=info.height * info.mpp_y,
         map_pixel_um=geometry.cell_um,
-        outlines=_outlines(annotation_files, labels, positive_class, slide, (info.mpp_x, info.mpp_y)),
+        outlines=_outlines(regions, labels, positive_class, (info.mpp_x, info.mpp_y)),
     )
     split = _split_of(model_json, slide)
     if tiles_store.status == "excluded":
@@ -367,7 +368,7 @@ def predict_external(
         model=model,
         positive_class=positive_class,
         settings=settings,
-        labels=_slide_labels(tiles_store, labels, annotation_files, slide_label),
+        labels=_slide_labels(tiles_store, labels, annotation_files, slide_label)[0],
     )
     write_json(scores, scores_json)
 
