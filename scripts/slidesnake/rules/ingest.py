@@ -28,7 +28,7 @@ from ..store import TileStore, make_codec, write_tile_store
 from ..store.writer import write_empty_store
 from ..tissue import GRID_COLUMNS, background_of, tile_grid, tissue_mask
 from ..wsi import SlideInfo, SlideReader, TilePlan, plan_tiling, read_slide_info
-from ..wsi.resolution import empty_plan
+from ..wsi.resolution import empty_plan, sheet_mpp_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -376,8 +376,6 @@ def slide_flags(row: Mapping[str, Any]) -> list[str]:
     if row["mpp_source"] not in ("slide", "none"):
         flags.append(f"MPP from the {row['mpp_source']}")
     if row["mpp_source"] == "sheet":
-        from ..wsi.resolution import sheet_mpp_mismatch
-
         mismatch = sheet_mpp_mismatch(row["mpp_x"], row.get("file_mpp"))
         if mismatch:
             flags.append(mismatch)

@@ -269,7 +269,8 @@ def write_tile_store(
         parts = _compute(tasks, threads, cancelled)
         measured = {(row, col): (score, digest) for part in parts for row, col, score, digest in part}
         if unreadable and len(unreadable) == len(index):
-            raise SlideError(info.slide_id, info.path, f"no tile could be read: {unreadable[0][2]}")
+            problem = f"no tile could be read; {_unreadable_first(unreadable)}"
+            raise SlideError(info.slide_id, info.path, problem)
         index = _without_unreadable(index, unreadable, info)
         keys = list(zip(index["row"].tolist(), index["col"].tolist(), strict=True))
         index["sharpness"] = [round(measured[key][0], 3) for key in keys]
