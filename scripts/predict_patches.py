@@ -7,6 +7,7 @@ run(
     snakemake,
     predict_patches,
     model_path=snakemake.input.model,
+    model_json=snakemake.input.model_config,
     entries_tsv=snakemake.input.entries,
     classes=snakemake.params.classes,
     image_size=snakemake.params.image_size,

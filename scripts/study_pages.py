@@ -13,6 +13,7 @@ run(
     performance_tsv=snakemake.input.performance,
     cross_site_tsvs=snakemake.input.cross_site,
     cross_site_pngs=snakemake.input.cross_site_figure,
+    regimes_tsvs=snakemake.input.regimes,
     provenance_json=snakemake.input.provenance,
     datasets=snakemake.params.datasets,
     cohorts=snakemake.params.cohorts,

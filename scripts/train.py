@@ -15,5 +15,8 @@ run(
     model_path=snakemake.output.model,
     history_tsv=snakemake.output.history,
     config_json=snakemake.output.config,
+    features=snakemake.input.features,
+    encoder=snakemake.params.encoder,
+    init_model=snakemake.input.init[0] if snakemake.input.init else None,
     threads=snakemake.params.tf_threads,
 )

@@ -17,5 +17,8 @@ run(
     history_tsv=snakemake.output.history,
     config_json=snakemake.output.config,
     oof_tsv=snakemake.output.oof,
+    features=snakemake.input.features,
+    encoder=snakemake.params.encoder,
+    init_model=snakemake.input.init[0] if snakemake.input.init else None,
     threads=snakemake.params.tf_threads,
 )

@@ -10,6 +10,7 @@ run(
     entries_tsv=snakemake.input.entries,
     image_size=snakemake.params.image_size,
     model_path=snakemake.input.model,
+    model_json=snakemake.input.model_config,
     seed=snakemake.params.seed,
     tsne_png=snakemake.output.tsne,
     embedding_tsv=snakemake.output.embedding,

@@ -21,7 +21,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: The modules that run whole studies through Snakemake, longest first (SLURM's, with its waits
 #: between status polls). ``make test`` hands whole modules to two pytest-xdist workers in
 #: collection order; starting these first lets the short modules fill in beside them.
-LONGEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_crossval.py", "test_bad_slides.py")
+LONGEST_FIRST = (
+    "test_slurm.py",
+    "test_workflow.py",
+    "test_crossval.py",
+    "test_bad_slides.py",
+    "test_probe_workflow.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

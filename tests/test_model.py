@@ -172,7 +172,7 @@ def test_resnet50_caffe_preprocessing_survives_save_and_load(tmp_path):
 
 def test_whole_slide_prediction_read_shard_by_shard_equals_the_tile_pipeline(tmp_path):
     """Oracle: the predict stage's shard-window reads give the probabilities the per-tile pipeline gives."""
-    from slidesnake.rules.predict import _store_probabilities
+    from slidesnake.model.classifier import TileClassifier, store_probabilities
 
     info = read_slide_info(CMU, "CMU-1")
     plan = plan_tiling(info, ResolutionPolicy.from_config(defaults("resolution")), 32)
@@ -196,7 +196,7 @@ def test_whole_slide_prediction_read_shard_by_shard_equals_the_tile_pipeline(tmp
         assert TileStore(path).image.shards == (1024, 1024, 3)
         assert (~entries["aligned"]).sum() > 1000 if stride else entries["aligned"].all()
         expected = predict_probabilities(model, tiles(path, entries, 64))
-        found = _store_probabilities(model, TileStore(path), entries)
+        found = store_probabilities(TileClassifier(model), TileStore(path), entries)
         np.testing.assert_allclose(found, expected, atol=1e-5)
 
 

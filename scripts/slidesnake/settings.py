@@ -266,6 +266,14 @@ class ModelSettings(_Settings):
 
     Attributes
     ----------
+    kind : {'cnn', 'probe'}
+        A network trained on pixels, or a linear probe on an encoder's stored tile features.
+    encoder : str or None
+        probe: the encoder (config ``encoders``) whose features it learns from.
+    classifier : {'logistic', 'svm'}
+        probe: logistic regression, or a linear SVM with Platt scaling.
+    init : str or None
+        cnn: a dataset whose trained model (or a ``.keras`` file) gives the starting weights.
     backbone : str
         One of :data:`Backbone`.
     input_size : int
@@ -292,6 +300,10 @@ class ModelSettings(_Settings):
     seed : int
     """
 
+    kind: Literal["cnn", "probe"]
+    encoder: str | None
+    classifier: Literal["logistic", "svm"]
+    init: str | None
     backbone: Backbone
     input_size: int
     weights: str | None

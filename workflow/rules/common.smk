@@ -23,6 +23,11 @@ from slidesnake.features.checks import check_study_encoders  # noqa: E402
 from slidesnake.features.encoders import encoders_from_config  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
 from slidesnake.provenance import log_run, run_state  # noqa: E402
+from slidesnake.regimes import (
+    check_models,
+    regime_settings,
+    training_text,
+)  # noqa: E402
 from slidesnake.settings import model_settings, stain_label  # noqa: E402
 from slidesnake.study import (
     SLIDE_ID,
@@ -102,6 +107,121 @@ if ENCODER_SPECS and workflow.is_main_process:
         licence_policy=config["licence_policy"],
         base_dir=Path.cwd(),
     )
+
+
+# model kinds (network or probe), their encoders and init models, and the regimes, before any job
+check_models(
+    config,
+    patch_datasets=PATCH_DATASETS,
+    ensembles=ENSEMBLE_DATASETS,
+    base_dir=Path.cwd(),
+)
+# other ways to train a dataset's model (datasets: <name>: regimes), compared on its test split
+REGIMES = {
+    d: sorted(c["regimes"]) for d, c in config["datasets"].items() if c["regimes"]
+}
+REGIME_NAMES = sorted({r for names in REGIMES.values() for r in names})
+
+
+def training_settings(wildcards):
+    """Settings of the model being trained (a dataset's, a cohort's variant or a regime's)."""
+    if hasattr(wildcards, "cohort"):
+        return cohort_settings(wildcards.cohort)
+    if hasattr(wildcards, "regime"):
+        return regime_settings(config, wildcards.dataset, wildcards.regime)
+    return model_settings(config, wildcards.dataset)
+
+
+def probe_features(wildcards):
+    """A probe's inputs: its encoder's feature stores of the dataset's slides (none for a network)."""
+    settings = training_settings(wildcards)
+    if settings.kind != "probe":
+        return []
+    return expand(
+        "results/features/{encoder}/{slide}.zarr",
+        encoder=settings.encoder,
+        slide=slides_of(wildcards.dataset),
+    )
+
+
+def probe_encoder(settings):
+    """What a probe's config.json records of its encoder (None for a network)."""
+    if settings.kind != "probe":
+        return None
+    files = encoder_model(settings.encoder)
+    return {
+        "name": settings.encoder,
+        "settings": config["encoders"][settings.encoder],
+        "model_file": files[0] if files else None,
+    }
+
+
+def init_model(wildcards):
+    """The model a network starts from (config model: init): a dataset's model or a .keras file."""
+    init = training_settings(wildcards).init
+    if init is None:
+        return []
+    return (
+        [f"results/models/{init}/model.keras"] if init in config["datasets"] else [init]
+    )
+
+
+def predicting_settings(wildcards):
+    """The settings of the model that predicts the rule's slides (or cohort)."""
+    name = name_of(wildcards)
+    if name in VARIANT_COHORTS:
+        return cohort_settings(name)
+    return model_settings(config, model_of(config, name))
+
+
+def probe_encoder_files(settings):
+    """The files a probe's encoder loads (weights, or its dataset's model); none for a network."""
+    if settings.kind != "probe":
+        return []
+    return encoder_files(settings.encoder) + encoder_model(settings.encoder)
+
+
+def regime_rows():
+    """Every model the regimes table compares: each regime dataset's own model, then its regimes."""
+    rows = []
+    for dataset, names in REGIMES.items():
+        for regime in ["model", *names]:
+            folder = (
+                f"results/models/{dataset}"
+                if regime == "model"
+                else f"results/models/{dataset}/regimes/{regime}"
+            )
+            settings = (
+                model_settings(config, dataset)
+                if regime == "model"
+                else regime_settings(config, dataset, regime)
+            )
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "regime": regime,
+                    "training": training_text(settings),
+                    "model_path": f"{folder}/model.keras",
+                    "model_json": f"{folder}/config.json",
+                    "entries_tsv": f"results/entries/{dataset}.tsv",
+                    "classes": labels_of(dataset)["classes"],
+                    "positive_class": config["datasets"][dataset]["positive_class"],
+                    "image_size": config["datasets"][dataset]
+                    .get("patches", {})
+                    .get("image_size"),
+                }
+            )
+    return rows
+
+
+def regime_encoder_files():
+    """The files the probes of the regimes table load."""
+    files = []
+    for dataset, names in REGIMES.items():
+        files += probe_encoder_files(model_settings(config, dataset))
+        for regime in names:
+            files += probe_encoder_files(regime_settings(config, dataset, regime))
+    return sorted(set(files))
 
 
 def encoder_files(encoder):
@@ -370,7 +490,8 @@ def study_datasets():
                 "patients": sheet.loc[slides_of(name), "patient_id"].nunique(),
                 "classes": ", ".join(cfg["labels"]["classes"]),
                 "positive_class": cfg["positive_class"],
-                "model": f"{settings.backbone}, {settings.weights or 'random'} weights, {settings.epochs} epochs"
+                "model": training_text(settings)
+                + ("" if settings.kind == "probe" else f", {settings.epochs} epochs")
                 + deployed_as(name),
                 "geometry": str(geometry) if geometry else "images of unknown MPP",
             }

@@ -9,6 +9,8 @@
 rule train:
     input:
         entries="results/entries/{dataset}.tsv",
+        features=probe_features,
+        init=init_model,
     output:
         model="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
@@ -33,6 +35,7 @@ rule train:
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
+        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train.py"
 
@@ -40,6 +43,8 @@ rule train:
 rule train_variant:
     input:
         entries="results/entries/{dataset}.tsv",
+        features=probe_features,
+        init=init_model,
     output:
         model="results/models/{dataset}/variants/{cohort}/model.keras",
         history="results/models/{dataset}/variants/{cohort}/history.tsv",
@@ -64,13 +69,80 @@ rule train_variant:
         model=lambda wildcards: cohort_settings(wildcards.cohort).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
+        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train_variant.py"
+
+
+rule train_regime:
+    input:
+        entries="results/entries/{dataset}.tsv",
+        features=probe_features,
+        init=init_model,
+    output:
+        model="results/models/{dataset}/regimes/{regime}/model.keras",
+        history="results/models/{dataset}/regimes/{regime}/history.tsv",
+        config="results/models/{dataset}/regimes/{regime}/config.json",
+    log:
+        "results/logs/train_regime/{dataset}/{regime}.log",
+    benchmark:
+        "results/benchmarks/train_regime/{dataset}/{regime}.tsv"
+    wildcard_constraints:
+        dataset=alternatives(REGIMES),
+        regime=alternatives(REGIME_NAMES),
+    conda:
+        model_env
+    threads: config["tf_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=model_gpus,
+    params:
+        code=code_version("train_regime"),
+        tf_threads=config["tf_threads"],
+        classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
+        model=lambda wildcards: training_settings(wildcards).to_dict(),
+        image_size=image_size,
+        mpp=model_geometry,
+        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
+    script:
+        "../../scripts/train_regime.py"
+
+
+rule regimes:
+    input:
+        entries=expand("results/entries/{dataset}.tsv", dataset=sorted(REGIMES)),
+        models=[row["model_path"] for row in regime_rows()],
+        configs=[row["model_json"] for row in regime_rows()],
+        encoders=regime_encoder_files(),
+    output:
+        regimes=report(
+            "results/reports/regimes.tsv",
+            caption="../report/regimes.rst",
+            category="1. Study summary",
+        ),
+    log:
+        "results/logs/regimes.log",
+    conda:
+        "../../envs/tensorflow-cpu.yaml"
+    threads: config["tf_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        code=code_version("regimes"),
+        tf_threads=config["tf_threads"],
+        models=regime_rows(),
+        evaluation=config["evaluation"],
+    script:
+        "../../scripts/regimes.py"
 
 
 rule train_fold:
     input:
         entries="results/entries/{dataset}.tsv",
+        features=probe_features,
+        init=init_model,
     output:
         model="results/models/{dataset}/folds/{fold}/model.keras",
         history="results/models/{dataset}/folds/{fold}/history.tsv",
@@ -97,6 +169,7 @@ rule train_fold:
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
+        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train_fold.py"
 
@@ -131,6 +204,10 @@ rule tsne:
     input:
         entries="results/entries/{dataset}.tsv",
         model="results/models/{dataset}/model.keras",
+        model_config="results/models/{dataset}/config.json",
+        encoder=lambda wildcards: probe_encoder_files(
+            model_settings(config, wildcards.dataset)
+        ),
     output:
         tsne=report(
             "results/reports/{dataset}/tsne.png",

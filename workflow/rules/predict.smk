@@ -6,6 +6,7 @@ rule predict:
     input:
         model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
+        encoder=lambda wildcards: probe_encoder_files(predicting_settings(wildcards)),
         store="results/tiles/{slide}.zarr",
         slide="results/slides/{slide}",
         annotations=annotation_files,
@@ -59,6 +60,7 @@ rule predict_external:
     input:
         model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
+        encoder=lambda wildcards: probe_encoder_files(predicting_settings(wildcards)),
         store="results/tiles/{slide}.zarr",
         annotations=annotation_files,
         checked="results/splits/{cohort}.leakage.json",
@@ -93,6 +95,7 @@ rule predict_external:
 rule predict_patches:
     input:
         model="results/models/{dataset}/model.keras",
+        model_config="results/models/{dataset}/config.json",
         entries="results/entries/{dataset}.tsv",
     output:
         predictions="results/predictions/{dataset}/images.tsv",

@@ -182,6 +182,7 @@ rule study_pages:
         cross_site_figure=(
             ["results/reports/cross_site.png"] if CROSS_SITE_COHORTS else []
         ),
+        regimes=["results/reports/regimes.tsv"] if REGIMES else [],
         provenance="results/provenance.json",
     output:
         summary=report(

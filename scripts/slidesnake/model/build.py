@@ -237,3 +237,60 @@ def ensemble_model(members: Sequence[keras.Model], *, name: str) -> keras.Model:
         )
         probabilities.append(part(inputs)[1])
     return keras.Model(inputs, keras.layers.Average(name=PROBABILITIES)(probabilities), name=name)
+
+
+def start_from(model: keras.Model, init: keras.Model, *, source: str) -> int:
+    """Copy the weights of ``init`` into ``model``: the same architecture's layers, paired in order.
+
+    The layers holding weights (inside nested models such as the ``backbone`` too) are paired in their
+    order in each model; each pair of the same layer type and weight shapes is copied (a head with
+    another number of classes is not). This is how a model starts from another dataset's trained model
+    (config ``model: init``) before it is fine-tuned.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The freshly built model.
+    init : keras.Model
+        The trained model to start from.
+    source : str
+        Where ``init`` comes from, for messages.
+
+    Returns
+    -------
+    int
+        The number of layers copied.
+
+    Raises
+    ------
+    ModelError
+        When the two are not the same architecture (another backbone or input size, or an ensemble).
+    """
+    ours, given = _weighted_layers(model), _weighted_layers(init)
+    if len(ours) != len(given) or not ours:
+        msg = (
+            f"model: init: {source} is not this model's architecture ({len(given)} layers with weights, "
+            f"this model has {len(ours)}): another backbone, or an ensemble of fold models (deploy: refit "
+            "gives one model)"
+        )
+        raise ModelError(msg)
+    copied = 0
+    for layer, other in zip(ours, given, strict=True):
+        values = other.get_weights()
+        if type(layer) is type(other) and [v.shape for v in values] == [
+            tuple(w.shape) for w in layer.weights
+        ]:
+            layer.set_weights(values)
+            copied += 1
+    return copied
+
+
+def _weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer holding weights, in order, inside nested models too."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += _weighted_layers(layer)
+        elif layer.weights:
+            found.append(layer)
+    return found

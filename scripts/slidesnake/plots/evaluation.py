@@ -179,8 +179,12 @@ def confusion_figure(table: pd.DataFrame, classes: Sequence[str], *, title: str,
 def training_curves_figure(history: pd.DataFrame, title: str, path: str) -> None:
     """Loss and accuracy per epoch, training and validation; frozen epochs shaded, kept epoch marked.
 
-    A history with a ``fold`` column (an ensemble's) is drawn one pair of curves per fold.
+    A history with a ``fold`` column (an ensemble's) is drawn one pair of curves per fold; a probe's (one
+    row per ``C`` tried, :mod:`slidesnake.model.probe`) as its losses against ``C``.
     """
+    if "c" in history:
+        _probe_curves_figure(history, title, path)
+        return
     if "fold" in history:
         _fold_curves_figure(history, title, path)
         return
@@ -204,6 +208,26 @@ def training_curves_figure(history: pd.DataFrame, title: str, path: str) -> None
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def _probe_curves_figure(history: pd.DataFrame, title: str, path: str) -> None:
+    """A probe's train and validation log loss against C (per fold), the chosen C marked."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+    parts = history.groupby("fold", sort=True) if "fold" in history else [(None, history)]
+    for fold, part in parts:
+        suffix = "" if fold is None else f" (fold {fold})"
+        for column, style in (("loss", "--"), ("val_loss", "-")):
+            if column in part and part[column].notna().any():
+                ax.plot(part["c"], part[column], style, marker="o", label=f"{column}{suffix}")
+        chosen = part[part["chosen"].astype(bool)] if "chosen" in part else part.iloc[:0]
+        for c in chosen["c"]:
+            ax.axvline(c, color="black", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("C (inverse regularisation); dotted: chosen")
+    ax.set_ylabel("log loss")
+    ax.legend(fontsize=7)
     fig.suptitle(title)
     save(fig, path)
 

@@ -4,26 +4,23 @@ embed its features."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..entries import TILE_COLUMNS, PixelSource, is_tiles, pixel_source, read_entries
-from ..errors import ModelError, StainError
+from ..entries import TILE_COLUMNS, is_tiles, pixel_source, read_entries
+from ..errors import ModelError
 from ..io import atomic_path, read_json, read_table, write_json, write_table
-from ..settings import ModelSettings, StainSettings
-from ..stain import StainTarget, fit_target, read_reference
+from ..model.classifier import PREDICT_BATCH
+from ..settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
 #: At most this many entries are embedded by t-SNE (drawn at random, seeded).
 TSNE_MAX_ENTRIES = 2000
-#: Batch size of prediction and embedding.
-PREDICT_BATCH = 64
-#: A stain target fitted on the training split pools this many of its tiles (drawn at random, seeded).
-STAIN_REFERENCE_TILES = 256
 
 
 def train(
@@ -37,13 +34,18 @@ def train(
     model_path: str,
     history_tsv: str,
     config_json: str,
+    features: Sequence[str],
+    encoder: Mapping[str, Any] | None,
+    init_model: str | None,
     threads: int,
 ) -> None:
     """Rule ``train``: train the dataset's classifier on its train entries, validate on val.
 
     ``config.json`` beside the model records the settings used and the geometry the model takes
     (tile side and microns per pixel; ``mpp`` is None for images of unknown resolution): slides it
-    predicts are tiled at that geometry.
+    predicts are tiled at that geometry. A probe (``kind: probe``) learns from ``features``, the feature
+    stores of the dataset's slides, and its ``config.json`` records its ``encoder`` (name, settings and the
+    model file of a ``dataset`` encoder); a network with ``init`` starts from the weights of ``init_model``.
     """
     entries = _with_targets(read_entries(entries_tsv), classes)
     _fit(
@@ -58,6 +60,9 @@ def train(
         model_path=model_path,
         history_tsv=history_tsv,
         config_json=config_json,
+        features=features,
+        encoder=encoder,
+        init_model=init_model,
         threads=threads,
     )
 
@@ -77,6 +82,69 @@ def train_variant(*, cohort: str, **arguments: Any) -> None:
     train(**arguments)
 
 
+def train_regime(*, regime: str, **arguments: Any) -> None:
+    """Rule ``train_regime``: the dataset's model trained another way (``datasets: <name>: regimes``, the
+    regime's settings in ``model``), on the same train split, as :func:`train` trains.
+    """
+    log.info("regime %s of %s", regime, arguments["dataset"])
+    train(**arguments)
+
+
+def regimes(
+    *, models: Sequence[Mapping[str, Any]], evaluation: Mapping[str, Any], regimes_tsv: str, threads: int
+) -> None:
+    """Rule ``regimes``: every dataset's model and regimes on its labelled test tiles, one row each.
+
+    Parameters
+    ----------
+    models : sequence of Mapping
+        Per model: ``dataset``, ``regime``, ``training`` (in words), ``model_path``, ``model_json``,
+        ``entries_tsv``, ``classes``, ``positive_class`` and ``image_size``.
+    evaluation : Mapping
+        Config ``evaluation`` (the patient bootstrap).
+    regimes_tsv : str
+        ``results/reports/regimes.tsv`` (:data:`slidesnake.regimes.COLUMNS`).
+    threads : int
+        CPU threads of TensorFlow and of probes' encoders.
+    """
+    from ..metrics import level_metrics
+    from ..model.classifier import probabilities
+    from ..model.fit import set_threads
+    from ..regimes import regimes_table
+    from ..settings import EvaluationSettings
+
+    set_threads(threads)
+    bootstrap = EvaluationSettings.from_config(evaluation, where="evaluation")
+    rows = []
+    for row in models:
+        entries = read_entries(row["entries_tsv"])
+        test = entries[entries["split"] == "test"].reset_index(drop=True)
+        card = read_json(row["model_json"])
+        seconds = card.get("train_seconds")
+        if seconds is None and card.get("folds"):
+            seconds = sum(fold.get("train_seconds") or 0 for fold in card["folds"])
+        found = {k: row[k] for k in ("dataset", "regime", "training")} | {"train_seconds": seconds}
+        if test.empty:
+            rows.append(found | {"n": 0, "note": "no labelled test entries"})
+            continue
+        classes, positive = row["classes"], row["positive_class"]
+        p = probabilities(row["model_path"], row["model_json"], test, classes, row["image_size"], threads)
+        scored = test.join(p).assign(called=np.asarray(classes)[p.to_numpy().argmax(axis=1)])
+        metrics = level_metrics(
+            scored,
+            truth="label",
+            score=f"p_{positive}",
+            called="called",
+            resamples=bootstrap.bootstrap,
+            seed=bootstrap.seed,
+            positive=positive,
+            unit="tile",
+        )
+        rows.append(found | metrics.iloc[0].to_dict())
+        log.info("%s %s: %s", row["dataset"], row["regime"], metrics.iloc[0][["n", "auc"]].to_dict())
+    write_table(regimes_table(rows), regimes_tsv)
+
+
 def train_fold(
     *,
     dataset: str,
@@ -90,6 +158,9 @@ def train_fold(
     history_tsv: str,
     config_json: str,
     oof_tsv: str,
+    features: Sequence[str],
+    encoder: Mapping[str, Any] | None,
+    init_model: str | None,
     threads: int,
 ) -> None:
     """Rule ``train_fold``: the model of one cross-validation fold and its out-of-fold predictions.
@@ -104,7 +175,7 @@ def train_fold(
     if held_out.empty:
         msg = f"dataset {dataset!r}: fold {fold} holds no labelled entries (config 'splits: folds')"
         raise ModelError(msg)
-    keras_model = _fit(
+    classifier = _fit(
         dataset=dataset,
         entries=entries,
         train_entries=development[development["fold"] != fold],
@@ -116,14 +187,22 @@ def train_fold(
         model_path=model_path,
         history_tsv=history_tsv,
         config_json=config_json,
+        features=features,
+        encoder=encoder,
+        init_model=init_model,
         threads=threads,
         fold=fold,
     )
     from ..model.data import pipeline
     from ..model.fit import predict_probabilities
 
-    data = pipeline(pixel_source(held_out, image_size=image_size), batch_size=PREDICT_BATCH)
-    probabilities = predict_probabilities(keras_model, data)
+    if features:  # a probe: its held-out entries' stored features
+        from ..model.probe import entry_features
+
+        data = [entry_features(held_out, features)]
+    else:
+        data = pipeline(pixel_source(held_out, image_size=image_size), batch_size=PREDICT_BATCH)
+    probabilities = predict_probabilities(classifier, data)
     columns = [c for c in ("item", "patient_id", "split", "fold", "label", *TILE_COLUMNS) if c in held_out]
     table = held_out[columns].reset_index(drop=True)
     for k, name in enumerate(classes):
@@ -151,17 +230,19 @@ def _fit(
     model_path: str,
     history_tsv: str,
     config_json: str,
+    features: Sequence[str],
+    encoder: Mapping[str, Any] | None,
+    init_model: str | None,
     threads: int,
     fold: int | None = None,
 ) -> Any:
-    """Train a classifier on ``train_entries`` (early stopping on ``val_entries``), save it, its history
-    and its ``config.json``; return the trained Keras model.
+    """Train a classifier on ``train_entries`` (early stopping, or a probe's C, on ``val_entries``), save it,
+    its history and its ``config.json``; return the trained Keras model.
     """
     import tensorflow as tf
 
-    from ..model.build import build_model
-    from ..model.data import pipeline
-    from ..model.fit import set_determinism, set_threads, train_model
+    from ..model.fit import set_determinism, set_threads
+    from ..model.training import fit_network, fit_probe_model
 
     settings = ModelSettings.from_config(model, where=f"datasets: {dataset}: model")
     set_threads(threads)
@@ -176,23 +257,17 @@ def _fit(
     if settings.class_weight == "balanced":
         class_weight = {k: float(len(train_entries) / (len(classes) * max(1, n))) for k, n in counts.items()}
     log.info("%s: %d train %s, %d val", dataset, len(train_entries), counts.to_dict(), len(val_entries))
+    started = time.perf_counter()
     train_source = pixel_source(train_entries, image_size=image_size)
-    train_data = pipeline(
-        train_source,
-        batch_size=settings.batch_size,
-        labels=train_entries["target"].to_numpy(),
-        shuffle_seed=settings.seed,
-        augment=settings.augment,
-    )
-    val_data = None
-    if len(val_entries):
-        val_source = pixel_source(val_entries, image_size=image_size)
-        val_data = pipeline(
-            val_source, batch_size=settings.batch_size, labels=val_entries["target"].to_numpy()
+    if settings.kind == "probe":
+        keras_model, history = fit_probe_model(
+            dataset, train_entries, val_entries, classes, settings, features
         )
-    target = _stain_target(settings.stain, train_source, seed=settings.seed, dataset=dataset)
-    keras_model = build_model(settings, tile_size=train_source.size, classes=classes, stain=target)
-    history = train_model(keras_model, train_data, val_data, settings=settings, class_weight=class_weight)
+        target = None
+    else:
+        keras_model, history, target = fit_network(
+            dataset, train_entries, val_entries, train_source, classes, settings, class_weight, init_model
+        )
     with atomic_path(model_path) as tmp:
         keras_model.save(tmp)  # the temporary name keeps the .keras suffix Keras insists on
     write_table(history, history_tsv)
@@ -204,8 +279,11 @@ def _fit(
             "input_pixels": train_source.size,
             "geometry": {"tile_size": train_source.size, "mpp": mpp},
             "model": settings.to_dict(),
+            "encoder": dict(encoder) if settings.kind == "probe" and encoder else None,
+            "init_model": init_model if settings.kind == "cnn" else None,
             "train_items": len(train_entries),
             "val_items": len(val_entries),
+            "train_seconds": round(time.perf_counter() - started, 1),
             "slide_splits": _slide_splits(entries),
             "class_weight": class_weight,
             "stain_target": target.to_dict() if target else None,
@@ -214,31 +292,6 @@ def _fit(
         config_json,
     )
     return keras_model
-
-
-def _stain_target(
-    stain: StainSettings, source: PixelSource, *, seed: int, dataset: str
-) -> StainTarget | None:
-    """The target of the dataset's stain normalization, fitted on its reference or its training tiles."""
-    if stain.normalization == "none":
-        return None
-    if stain.reference:
-        tiles = read_reference(stain.reference)
-    else:
-        count = len(source.columns[0])
-        picks = np.sort(
-            np.random.default_rng(seed).choice(count, min(count, STAIN_REFERENCE_TILES), replace=False)
-        )
-        tiles = [source.read(*(column[k] for column in source.columns)) for k in picks]
-    try:
-        target = fit_target(tiles, stain.normalization)
-    except StainError as error:
-        msg = f"dataset {dataset!r}: {error}"
-        raise ModelError(msg) from error
-    log.info(
-        "%s: %s target fitted on %d tiles: %s", dataset, stain.normalization, len(tiles), target.to_dict()
-    )
-    return target
 
 
 def ensemble(
@@ -278,11 +331,17 @@ def ensemble(
             "fold": None,
             "deploy": "ensemble",
             "folds": [
-                {"fold": k, "train_items": c["train_items"], "val_items": c["val_items"]}
+                {
+                    "fold": k,
+                    "train_items": c["train_items"],
+                    "val_items": c["val_items"],
+                    "train_seconds": c.get("train_seconds"),
+                }
                 for k, c in enumerate(configs)
             ],
             "train_items": None,
             "val_items": None,
+            "train_seconds": round(sum(c.get("train_seconds") or 0 for c in configs), 1),
         },
         config_json,
     )
@@ -304,6 +363,7 @@ def tsne(
     entries_tsv: str,
     image_size: int | None,
     model_path: str,
+    model_json: str,
     seed: int,
     tsne_png: str,
     embedding_tsv: str,
@@ -311,11 +371,11 @@ def tsne(
 ) -> None:
     """Rule ``tsne``: a t-SNE map of the model's features of labelled entries, by class and split.
 
-    At most :data:`TSNE_MAX_ENTRIES` entries are drawn (seeded).
+    At most :data:`TSNE_MAX_ENTRIES` entries are drawn (seeded). A probe's features are its encoder's.
     """
-    import keras
     from sklearn.manifold import TSNE
 
+    from ..model.classifier import load_classifier
     from ..model.data import pipeline
     from ..model.fit import feature_model, predict_probabilities, set_threads
     from ..plots.evaluation import embedding_figure
@@ -325,9 +385,10 @@ def tsne(
     if len(entries) > TSNE_MAX_ENTRIES:
         entries = entries.sample(TSNE_MAX_ENTRIES, random_state=seed)
     entries = entries.reset_index(drop=True)
-    extractor = feature_model(keras.models.load_model(model_path))
+    classifier = load_classifier(model_path, read_json(model_json), threads=threads)
+    extractor = feature_model(classifier.model)
     data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
-    features = predict_probabilities(extractor, data)
+    features = predict_probabilities(extractor, (classifier.inputs(batch.numpy()) for batch in data))
     perplexity = float(min(30, max(2, (len(entries) - 1) / 3)))
     points = TSNE(perplexity=perplexity, random_state=seed, init="pca").fit_transform(features)
     columns = [c for c in ("item", "row", "col", "split", "label") if c in entries]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,67 +13,20 @@ from PIL import Image
 
 from ..annotation_files import read_annotations
 from ..annotations import slide_tile_labels
-from ..entries import is_tiles, pixel_source, read_entries, store_entries
+from ..entries import read_entries, store_entries
 from ..errors import AnnotationError, SlideError
 from ..exports.overlay import write_overlay
 from ..exports.qupath import write_qupath_geojson
 from ..io import read_json, write_json, write_table
 from ..metrics import agreement, slide_score
+from ..model.classifier import probabilities
 from ..plots.slides import SlideView, class_map_figure, excluded_figure, figure_thumbnail, heatmap_figure
 from ..settings import LabelSettings, PredictionSettings
 from ..store import TileStore
-from ..store.batches import tile_batches
 from ..store.maps import MapGeometry, stitch, write_probability_map
 from ..wsi import SlideInfo
 
 log = logging.getLogger(__name__)
-
-#: Batch size of prediction.
-PREDICT_BATCH = 64
-
-
-def probabilities(
-    model_path: str, entries: pd.DataFrame, classes: Sequence[str], image_size: int | None
-) -> pd.DataFrame:
-    """``p_<class>`` columns for every entry, from the saved model."""
-    if entries.empty:  # an excluded slide or one without tissue: nothing to predict
-        return pd.DataFrame({f"p_{c}": pd.Series(dtype=float) for c in classes}, index=entries.index)
-    import keras
-
-    from ..model.data import pipeline
-    from ..model.fit import predict_probabilities
-
-    model = keras.models.load_model(model_path)
-    if is_tiles(entries) and entries["source"].nunique() == 1:  # one slide: read it shard by shard
-        found = _store_probabilities(model, TileStore(entries["source"].iloc[0]), entries)
-    else:
-        data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
-        found = predict_probabilities(model, data)
-    return pd.DataFrame({f"p_{c}": found[:, k].round(5) for k, c in enumerate(classes)}, index=entries.index)
-
-
-def _store_probabilities(model: Any, store: TileStore, entries: pd.DataFrame) -> np.ndarray:
-    """The model's outputs for tiles of one store, read a shard at a time while the model runs.
-
-    Batches hold :data:`PREDICT_BATCH` tiles (the last one fewer), as uint8 (the model casts them);
-    the next shard is read in a second thread while the model works on the tiles of this one
-    (:func:`slidesnake.store.batches.tile_batches`).
-    """
-    import tensorflow as tf
-
-    from ..model.fit import predict_probabilities
-
-    order = []  # the entries' positions, batch by batch
-
-    def batches() -> Iterator[tf.Tensor]:
-        for positions, tiles in tile_batches(store, entries, PREDICT_BATCH):
-            order.append(positions)
-            yield tf.constant(tiles)
-
-    outputs = predict_probabilities(model, batches())
-    found = np.empty_like(outputs)
-    found[np.concatenate(order)] = outputs
-    return found
 
 
 def _check_geometry(tiles: TileStore, model_config: Mapping[str, Any], tolerance: float) -> None:
@@ -99,6 +52,7 @@ def _predicted_tiles(
     classes: Sequence[str],
     stride: int | None,
     tolerance: float,
+    threads: int,
 ) -> tuple[pd.DataFrame, TileStore]:
     tiles_store = TileStore(store)
     if tiles_store.status == "excluded":
@@ -110,7 +64,7 @@ def _predicted_tiles(
     tiles = entries[["item", "row", "col", "y", "x", "aligned"]].assign(
         x0=(entries["x"] * scale).round(2), y0=(entries["y"] * scale).round(2)
     )
-    tiles = tiles.join(probabilities(model_path, entries, classes, None))
+    tiles = tiles.join(probabilities(model_path, model_json, entries, classes, None, threads))
     log.info(
         "%s: %d tiles predicted (%d aligned)", tiles_store.slide_id, len(tiles), int(tiles["aligned"].sum())
     )
@@ -266,6 +220,7 @@ def predict(
             classes=classes,
             stride=settings.stride,
             tolerance=tolerance,
+            threads=threads,
         )
     write_table(tiles, tiles_tsv)
     plan = tiles_store.plan
@@ -360,6 +315,7 @@ def predict_external(
         classes=classes,
         stride=None,
         tolerance=tolerance,
+        threads=threads,
     )
     write_table(tiles, tiles_tsv)
     scores = _scores(
@@ -374,7 +330,14 @@ def predict_external(
 
 
 def predict_patches(
-    *, model_path: str, entries_tsv: str, classes: Sequence[str], image_size: int, out_tsv: str, threads: int
+    *,
+    model_path: str,
+    model_json: str,
+    entries_tsv: str,
+    classes: Sequence[str],
+    image_size: int,
+    out_tsv: str,
+    threads: int,
 ) -> None:
     """Rule ``predict_patches``: class probabilities of every image of a patch dataset."""
     from ..model.fit import set_threads
@@ -382,6 +345,6 @@ def predict_patches(
     set_threads(threads)
     entries = read_entries(entries_tsv)
     table = entries[["item", "patient_id", "label", "split"]].join(
-        probabilities(model_path, entries, classes, image_size)
+        probabilities(model_path, model_json, entries, classes, image_size, threads)
     )
     write_table(table, out_tsv)

@@ -275,6 +275,7 @@ def study_pages(
     performance_tsv: str,
     cross_site_tsvs: Sequence[str],
     cross_site_pngs: Sequence[str],
+    regimes_tsvs: Sequence[str],
     provenance_json: str,
     datasets: Sequence[Mapping[str, Any]],
     cohorts: Sequence[Mapping[str, Any]],
@@ -329,6 +330,16 @@ def study_pages(
             ),
             table(with_intervals(read_table(tsv))),
             jpeg_tag(Image.open(png), "cross-site AUC by stain setting"),
+        ]
+    for tsv in regimes_tsvs:
+        sections += [
+            heading("Transfer-learning regimes: one dataset trained several ways, on its test split"),
+            paragraph(
+                "Regime 'model' is the dataset's own model; the others are config datasets: <name>: regimes, "
+                "each trained on the same train split. Tile-level AUC and balanced accuracy with "
+                "patient-bootstrap 95% CIs; training time in seconds on this machine."
+            ),
+            table(with_intervals(read_table(tsv))),
         ]
     if len(audit):
         readers = audit["reader"].value_counts().to_dict()
