@@ -17,12 +17,14 @@ from slidesnake.checksums import file_sha256
 
 
 def small_cnn_files(folder: Path) -> types.SimpleNamespace:
-    """Write ``small.keras``, ``small.onnx``, ``hand_nchw.onnx`` and ``hand_nhwc.onnx`` into ``folder``.
+    """Write ``small.keras``, ``small.onnx`` (its features), ``small_classifier.onnx`` (all of it),
+    ``hand_nchw.onnx`` and ``hand_nhwc.onnx`` into ``folder``.
 
     Returns
     -------
     types.SimpleNamespace
-        ``folder``, ``features`` (the Keras feature model) and ``digests`` (file name -> sha256).
+        ``folder``, ``features`` (the Keras feature model), ``model`` (the whole classifier) and
+        ``digests`` (file name -> sha256).
     """
     inputs = keras.Input((None, None, 3), name="tiles")
     x = inputs
@@ -47,10 +49,16 @@ def small_cnn_files(folder: Path) -> types.SimpleNamespace:
         verbose=False,
         input_signature=[keras.InputSpec(shape=(None, None, None, 3), dtype="float32")],
     )
+    model.export(  # the whole classifier (softmax outputs), as a published tile classifier comes
+        folder / "small_classifier.onnx",
+        format="onnx",
+        verbose=False,
+        input_signature=[keras.InputSpec(shape=(None, None, None, 3), dtype="float32")],
+    )
     for layout in ("nchw", "nhwc"):
         onnx_by_hand(model, folder / f"hand_{layout}.onnx", layout=layout, size=64)
     digests = {path.name: file_sha256(path) for path in folder.iterdir()}
-    return types.SimpleNamespace(folder=folder, features=features, digests=digests)
+    return types.SimpleNamespace(folder=folder, features=features, model=model, digests=digests)
 
 
 def onnx_by_hand(model: keras.Model, path: Path, *, layout: str, size: int) -> None:

@@ -30,6 +30,20 @@ def deployed(tmp_path_factory):
     sheet.to_csv(workdir / "slides.tsv", sep="\t", index=False)
     config["slides"] = str(workdir / "slides.tsv")
     config["datasets"]["kather"]["patches"]["root"] = str(SHARED / "tiles" / "kather2016-texture")
+    # a linear probe on the images' features beside the CNN (a MobileNetV2 of random weights: no download)
+    config["encoders"] = {
+        "mobilenet": {
+            "source": "keras_application",
+            "architecture": "mobilenet_v2",
+            "weights": "random",
+            "input_size": 150,
+            "mpp": 0.495,
+            "normalization": "application",
+            "licence": "Apache-2.0",
+            "gated": False,
+        }
+    }
+    config["datasets"]["kather"]["regimes"] = {"probe": {"kind": "probe", "encoder": "mobilenet"}}
     (workdir / "config").mkdir()
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     done = snakemake(workdir, "--cores", "2")
@@ -109,3 +123,17 @@ def test_the_example_config_runs_from_the_repository_root_as_documented():
         "--replace-workflow-config",
     )
     assert dry.returncode == 0, dry.stderr[-3000:]
+
+
+def test_a_probe_learns_from_the_patch_datasets_image_features(deployed):
+    from slidesnake.features.images import ImageFeatureStore
+
+    store = ImageFeatureStore(deployed / "features" / "mobilenet" / "kather.zarr")
+    entries = pd.read_csv(deployed / "entries" / "kather.tsv", sep="\t")
+    assert sorted(store.items) == sorted(entries["item"].astype(str)) and store.features.shape == (24, 1280)
+    assert store.attrs["encoder_attributes"]["architecture"] == "mobilenet_v2"
+    regimes = pd.read_csv(deployed / "reports" / "regimes.tsv", sep="\t").set_index("regime")
+    assert list(regimes.index) == ["model", "probe"]
+    assert regimes.loc["probe", "training"] == "linear probe (logistic) on encoder mobilenet"
+    assert regimes.loc["probe", "n"] == regimes.loc["model", "n"] > 0  # the same test images
+    assert (deployed / "features" / "mobilenet" / "CMU-1.zarr").is_dir()  # the slide's too

@@ -119,29 +119,32 @@ def _study(**site_b_model):
         ({"init": "site_b"}, "datasets: site_b: model: init: 'site_b' is this dataset itself"),
         ({"init": "nowhere"}, "init: 'nowhere' is neither a dataset"),
         ({"init": "models/missing.keras"}, "init: file not found"),
+        ({"kind": "pretrained"}, "a pretrained model needs the entry of config encoders"),
+        (
+            {"kind": "pretrained", "encoder": "enc"},
+            "'enc' is a dataset; a pretrained model is keras_file or onnx",
+        ),
     ],
 )
 def test_model_kinds_are_checked_before_any_job(model, words, tmp_path):
     config = _study(**model)
     config["prediction"]["stride"] = None
     with pytest.raises(StudyError, match="config: models") as raised:
-        check_models(config, patch_datasets=[], ensembles=[], base_dir=tmp_path)
+        check_models(config, ensembles=[], base_dir=tmp_path)
     assert words in str(raised.value)
 
 
-def test_a_probe_needs_stored_tiles_and_slides(tmp_path):
+def test_a_probe_predicts_stored_tiles_only_and_regimes_have_names(tmp_path):
     config = _study(kind="probe", encoder="enc")
     config["prediction"]["stride"] = 32
     with pytest.raises(StudyError, match="set stride null"):
-        check_models(config, patch_datasets=[], ensembles=[], base_dir=tmp_path)
+        check_models(config, ensembles=[], base_dir=tmp_path)
     config["prediction"]["stride"] = None
-    with pytest.raises(StudyError, match="is a patch folder"):
-        check_models(config, patch_datasets=["site_b"], ensembles=[], base_dir=tmp_path)
-    check_models(config, patch_datasets=[], ensembles=[], base_dir=tmp_path)  # fine as it is
+    check_models(config, ensembles=[], base_dir=tmp_path)  # fine as it is
     config["datasets"]["site_b"]["regimes"] = {"model": {"kind": "cnn", "encoder": None}}
     with pytest.raises(StudyError, match="is not a regime name"):
-        check_models(config, patch_datasets=[], ensembles=[], base_dir=tmp_path)
+        check_models(config, ensembles=[], base_dir=tmp_path)
 
 
 def test_the_demo_config_passes(tmp_path):
-    check_models(validated_config(), patch_datasets=[], ensembles=[], base_dir=ROOT)
+    check_models(validated_config(), ensembles=[], base_dir=ROOT)

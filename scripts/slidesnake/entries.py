@@ -188,7 +188,7 @@ def pixel_source(entries: pd.DataFrame, *, image_size: int | None = None) -> Pix
         columns = (store_column, entries["y"].to_numpy(np.int64), entries["x"].to_numpy(np.int64))
         return PixelSource(columns, read_tile, size)
 
-    def read_image(path: np.ndarray) -> np.ndarray:
-        return load_image(path.decode(), image_size)
+    def read_image(path: bytes | str) -> np.ndarray:  # bytes inside a tf.data pipeline
+        return load_image(path.decode() if isinstance(path, bytes) else str(path), image_size)
 
     return PixelSource((entries["source"].to_numpy(dtype=str),), read_image, int(image_size))

@@ -53,6 +53,8 @@ def training_text(settings: ModelSettings) -> str:
     """
     if settings.kind == "probe":
         return f"linear probe ({settings.classifier}) on encoder {settings.encoder}"
+    if settings.kind == "pretrained":
+        return f"pretrained classifier {settings.encoder} (not trained here)"
     if settings.init:
         return f"{settings.backbone} fine-tuned from {settings.init}"
     if settings.weights:
@@ -72,17 +74,13 @@ def _all_settings(config: Mapping[str, Any]) -> Iterator[tuple[str, str, ModelSe
             yield f"cohorts: {cohort}: variant", section["model"], variant
 
 
-def check_models(
-    config: Mapping[str, Any], *, patch_datasets: Sequence[str], ensembles: Sequence[str], base_dir: Path
-) -> None:
+def check_models(config: Mapping[str, Any], *, ensembles: Sequence[str], base_dir: Path) -> None:
     """Check every model's kind, encoder and init, and every regime's name, before any job.
 
     Parameters
     ----------
     config : Mapping
         The validated config.
-    patch_datasets : sequence of str
-        Datasets of labelled image folders (no feature stores: no probe).
     ensembles : sequence of str
         Datasets whose deployed model is an ensemble of fold models (no ``init`` from them).
     base_dir : Path
@@ -104,7 +102,10 @@ def check_models(
                 )
     for where, dataset, settings in _all_settings(config):
         if settings.kind == "probe":
-            problems += _probe_problems(where, dataset, settings, config, encoders, patch_datasets)
+            problems += _probe_problems(where, dataset, settings, config, encoders)
+            continue
+        if settings.kind == "pretrained":
+            problems += _pretrained_problems(where, settings, encoders)
             continue
         if settings.encoder is not None:
             problems.append(f"{where}: encoder: only a probe (kind: probe) has an encoder")
@@ -120,7 +121,6 @@ def _probe_problems(
     settings: ModelSettings,
     config: Mapping[str, Any],
     encoders: Mapping[str, Any],
-    patch_datasets: Sequence[str],
 ) -> list[str]:
     known = sorted(encoders)
     if settings.encoder is None:
@@ -128,10 +128,6 @@ def _probe_problems(
     if settings.encoder not in encoders:
         return [f"{where}: encoder: {settings.encoder!r} is not an encoder of config encoders {known}"]
     problems = []
-    if dataset in patch_datasets:
-        problems.append(
-            f"{where}: kind: probe learns from slides' feature stores; {dataset!r} is a patch folder"
-        )
     section = encoders[settings.encoder]
     if section.get("source") == "dataset":
         source = section.get("dataset")
@@ -147,6 +143,25 @@ def _probe_problems(
             f"{where}: kind: probe with 'prediction: stride: {stride}': a probe predicts stored tiles only "
             "(their features); set stride null"
         )
+    return problems
+
+
+def _pretrained_problems(where: str, settings: ModelSettings, encoders: Mapping[str, Any]) -> list[str]:
+    known = sorted(encoders)
+    if settings.encoder is None:
+        return [
+            f"{where}: encoder: a pretrained model needs the entry of config encoders {known} of its file"
+        ]
+    if settings.encoder not in encoders:
+        return [f"{where}: encoder: {settings.encoder!r} is not an entry of config encoders {known}"]
+    problems = []
+    source = encoders[settings.encoder].get("source")
+    if source not in ("keras_file", "onnx"):
+        problems.append(
+            f"{where}: encoder: {settings.encoder!r} is a {source}; a pretrained model is keras_file or onnx"
+        )
+    if settings.init is not None:
+        problems.append(f"{where}: init: a pretrained model is not trained (init is for kind cnn)")
     return problems
 
 

@@ -266,10 +266,14 @@ class ModelSettings(_Settings):
 
     Attributes
     ----------
-    kind : {'cnn', 'probe'}
-        A network trained on pixels, or a linear probe on an encoder's stored tile features.
+    kind : {'cnn', 'probe', 'pretrained'}
+        A network trained on pixels, a linear probe on an encoder's stored tile features, or a tile
+        classifier from outside deployed as it is.
     encoder : str or None
-        probe: the encoder (config ``encoders``) whose features it learns from.
+        probe: the encoder (config ``encoders``) whose features it learns from; pretrained: the entry of
+        config ``encoders`` describing the classifier.
+    outputs : {'probabilities', 'logits'}
+        pretrained: what the classifier's output is.
     classifier : {'logistic', 'svm'}
         probe: logistic regression, or a linear SVM with Platt scaling.
     init : str or None
@@ -300,8 +304,9 @@ class ModelSettings(_Settings):
     seed : int
     """
 
-    kind: Literal["cnn", "probe"]
+    kind: Literal["cnn", "probe", "pretrained"]
     encoder: str | None
+    outputs: Literal["probabilities", "logits"]
     classifier: Literal["logistic", "svm"]
     init: str | None
     backbone: Backbone

@@ -169,6 +169,11 @@ def make_splits(
         share = fractions.of(name)
         if share <= 0:
             continue
+        if share >= remaining_share - 1e-9:  # all the rest (a pretrained model's dataset: all test)
+            split[rest] = name
+            rest[:] = False
+            remaining_share = 0.0
+            continue
         n_splits = max(2, round(remaining_share / share))
         sub = np.flatnonzero(rest)
         fold = _fold_of(labels[sub], groups[sub], min(n_splits, len(set(groups[sub]))), seed)

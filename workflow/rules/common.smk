@@ -73,7 +73,13 @@ LABELLED_HOMES = sorted(
 )
 # cross-validation: k fold models per dataset; the deployed model is their ensemble or one refit
 FOLDS = config["splits"]["folds"]
-CROSSVAL_DATASETS = DATASETS if FOLDS >= 2 else []
+# classifiers from outside (model kind pretrained): installed, not trained; every patient is a test one
+PRETRAINED_DATASETS = [
+    d for d in DATASETS if model_settings(config, d).kind == "pretrained"
+]
+CROSSVAL_DATASETS = (
+    [d for d in DATASETS if d not in PRETRAINED_DATASETS] if FOLDS >= 2 else []
+)
 ENSEMBLE_DATASETS = (
     CROSSVAL_DATASETS if config["splits"]["deploy"] == "ensemble" else []
 )
@@ -102,6 +108,14 @@ if ENCODER_SPECS and workflow.is_main_process:
                 home_geometry(config, home).mpp,
             )
             for home in sorted(set(sheet["dataset"]))
+        }
+        | {  # patch datasets of known MPP (images of unknown MPP are resized to the encoder's input)
+            dataset: (
+                config["datasets"][dataset]["patches"]["image_size"],
+                config["datasets"][dataset]["patches"]["mpp"],
+            )
+            for dataset in PATCH_DATASETS
+            if config["datasets"][dataset]["patches"]["mpp"]
         },
         datasets=DATASETS,
         licence_policy=config["licence_policy"],
@@ -112,7 +126,6 @@ if ENCODER_SPECS and workflow.is_main_process:
 # model kinds (network or probe), their encoders and init models, and the regimes, before any job
 check_models(
     config,
-    patch_datasets=PATCH_DATASETS,
     ensembles=ENSEMBLE_DATASETS,
     base_dir=Path.cwd(),
 )
@@ -121,6 +134,30 @@ REGIMES = {
     d: sorted(c["regimes"]) for d, c in config["datasets"].items() if c["regimes"]
 }
 REGIME_NAMES = sorted({r for names in REGIMES.values() for r in names})
+
+
+def split_settings(name):
+    """Config splits for a dataset: a pretrained classifier's patients are all test ones, in one fold."""
+    if name not in PRETRAINED_DATASETS:
+        return config["splits"]
+    return {
+        **config["splits"],
+        "fractions": {"train": 0.0, "val": 0.0, "test": 1.0},
+        "folds": 1,
+    }
+
+
+def feature_encoders():
+    """The encoders whose features every slide gets: not those only naming a pretrained classifier."""
+    kinds = {}
+    for dataset in DATASETS:
+        for settings in [model_settings(config, dataset)] + [
+            regime_settings(config, dataset, regime)
+            for regime in REGIMES.get(dataset, [])
+        ]:
+            if settings.encoder:
+                kinds.setdefault(settings.encoder, set()).add(settings.kind)
+    return [e for e in ENCODERS if kinds.get(e, {"probe"}) != {"pretrained"}]
 
 
 def training_settings(wildcards):
@@ -133,10 +170,14 @@ def training_settings(wildcards):
 
 
 def probe_features(wildcards):
-    """A probe's inputs: its encoder's feature stores of the dataset's slides (none for a network)."""
+    """A probe's inputs: its encoder's feature stores of the dataset's slides, or of its images (a patch
+    dataset); none for a network.
+    """
     settings = training_settings(wildcards)
     if settings.kind != "probe":
         return []
+    if wildcards.dataset in PATCH_DATASETS:
+        return [f"results/features/{settings.encoder}/{wildcards.dataset}.zarr"]
     return expand(
         "results/features/{encoder}/{slide}.zarr",
         encoder=settings.encoder,
@@ -144,9 +185,9 @@ def probe_features(wildcards):
     )
 
 
-def probe_encoder(settings):
-    """What a probe's config.json records of its encoder (None for a network)."""
-    if settings.kind != "probe":
+def model_encoder(settings):
+    """What config.json records of a probe's encoder or a pretrained classifier (None for a network)."""
+    if settings.kind == "cnn":
         return None
     files = encoder_model(settings.encoder)
     return {
@@ -174,9 +215,9 @@ def predicting_settings(wildcards):
     return model_settings(config, model_of(config, name))
 
 
-def probe_encoder_files(settings):
-    """The files a probe's encoder loads (weights, or its dataset's model); none for a network."""
-    if settings.kind != "probe":
+def encoder_inputs(settings):
+    """The files a probe's encoder (weights, or its dataset's model) or a pretrained classifier loads."""
+    if settings.kind == "cnn":
         return []
     return encoder_files(settings.encoder) + encoder_model(settings.encoder)
 
@@ -218,9 +259,9 @@ def regime_encoder_files():
     """The files the probes of the regimes table load."""
     files = []
     for dataset, names in REGIMES.items():
-        files += probe_encoder_files(model_settings(config, dataset))
+        files += encoder_inputs(model_settings(config, dataset))
         for regime in names:
-            files += probe_encoder_files(regime_settings(config, dataset, regime))
+            files += encoder_inputs(regime_settings(config, dataset, regime))
     return sorted(set(files))
 
 

@@ -61,7 +61,7 @@ rule split_slides:
             slides_of(wildcards.dataset), "patient_id"
         ].tolist(),
         sites=lambda wildcards: sites_of(wildcards.dataset),
-        splits=config["splits"],
+        splits=lambda wildcards: split_settings(wildcards.dataset),
         positive_class=lambda wildcards: positive_class(config, wildcards.dataset),
     script:
         "../../scripts/split_slides.py"
@@ -86,7 +86,7 @@ rule split_patches:
         code=code_version("split_patches"),
         patches=lambda wildcards: config["datasets"][wildcards.dataset]["patches"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        splits=config["splits"],
+        splits=lambda wildcards: split_settings(wildcards.dataset),
     script:
         "../../scripts/split_patches.py"
 

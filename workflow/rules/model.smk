@@ -11,6 +11,7 @@ rule train:
         entries="results/entries/{dataset}.tsv",
         features=probe_features,
         init=init_model,
+        encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
         model="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
@@ -35,7 +36,7 @@ rule train:
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
-        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
+        encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train.py"
 
@@ -45,6 +46,7 @@ rule train_variant:
         entries="results/entries/{dataset}.tsv",
         features=probe_features,
         init=init_model,
+        encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
         model="results/models/{dataset}/variants/{cohort}/model.keras",
         history="results/models/{dataset}/variants/{cohort}/history.tsv",
@@ -69,7 +71,7 @@ rule train_variant:
         model=lambda wildcards: cohort_settings(wildcards.cohort).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
-        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
+        encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train_variant.py"
 
@@ -79,6 +81,7 @@ rule train_regime:
         entries="results/entries/{dataset}.tsv",
         features=probe_features,
         init=init_model,
+        encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
         model="results/models/{dataset}/regimes/{regime}/model.keras",
         history="results/models/{dataset}/regimes/{regime}/history.tsv",
@@ -104,7 +107,7 @@ rule train_regime:
         model=lambda wildcards: training_settings(wildcards).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
-        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
+        encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train_regime.py"
 
@@ -143,6 +146,7 @@ rule train_fold:
         entries="results/entries/{dataset}.tsv",
         features=probe_features,
         init=init_model,
+        encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
         model="results/models/{dataset}/folds/{fold}/model.keras",
         history="results/models/{dataset}/folds/{fold}/history.tsv",
@@ -169,7 +173,7 @@ rule train_fold:
         model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
-        encoder=lambda wildcards: probe_encoder(training_settings(wildcards)),
+        encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
     script:
         "../../scripts/train_fold.py"
 
@@ -205,7 +209,7 @@ rule tsne:
         entries="results/entries/{dataset}.tsv",
         model="results/models/{dataset}/model.keras",
         model_config="results/models/{dataset}/config.json",
-        encoder=lambda wildcards: probe_encoder_files(
+        encoder=lambda wildcards: encoder_inputs(
             model_settings(config, wildcards.dataset)
         ),
     output:

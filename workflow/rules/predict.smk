@@ -6,7 +6,7 @@ rule predict:
     input:
         model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
-        encoder=lambda wildcards: probe_encoder_files(predicting_settings(wildcards)),
+        encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
         store="results/tiles/{slide}.zarr",
         slide="results/slides/{slide}",
         annotations=annotation_files,
@@ -60,7 +60,7 @@ rule predict_external:
     input:
         model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
-        encoder=lambda wildcards: probe_encoder_files(predicting_settings(wildcards)),
+        encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
         store="results/tiles/{slide}.zarr",
         annotations=annotation_files,
         checked="results/splits/{cohort}.leakage.json",

@@ -294,3 +294,13 @@ def _weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
         elif layer.weights:
             found.append(layer)
     return found
+
+
+def output_head(count: int, *, softmax: bool, name: str) -> keras.Model:
+    """What follows a pretrained classifier's outputs: ``count`` values in, layer ``features`` (identity),
+    then ``probabilities``: a softmax (its outputs are logits) or the identity (they are probabilities).
+    """
+    inputs = keras.Input((count,), name="classifier_outputs")
+    x = keras.layers.Identity(name=FEATURES)(inputs)
+    activation = keras.layers.Softmax if softmax else keras.layers.Identity
+    return keras.Model(inputs, activation(name=PROBABILITIES)(x), name=name)

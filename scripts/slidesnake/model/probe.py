@@ -20,7 +20,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..entries import is_tiles
 from ..errors import ModelError
+from ..features.images import ImageFeatureStore
 from ..features.store import FeatureStore
 
 log = logging.getLogger(__name__)
@@ -61,14 +63,15 @@ class LinearProbe:
 
 
 def entry_features(entries: pd.DataFrame, stores: Sequence[str]) -> np.ndarray:
-    """The stored features of each tile entry, in the entries' order.
+    """The stored features of each entry, in the entries' order.
 
     Parameters
     ----------
     entries : pandas.DataFrame
-        Tile entries (``item`` = slide id, ``row``, ``col``).
+        Tile entries (``item`` = slide id, ``row``, ``col``), or a patch dataset's image entries.
     stores : sequence of str
-        Feature stores (``results/features/<encoder>/<slide>.zarr``) covering the entries' slides.
+        Feature stores (``results/features/<encoder>/<slide>.zarr``) covering the entries' slides, or
+        the one image feature store of the patch dataset (``results/features/<encoder>/<dataset>.zarr``).
 
     Returns
     -------
@@ -80,6 +83,14 @@ def entry_features(entries: pd.DataFrame, stores: Sequence[str]) -> np.ndarray:
     ModelError
         A slide without a store, or a tile its store does not hold (features older than the tiles).
     """
+    if not is_tiles(entries):  # a patch dataset's images: its one image feature store
+        images = ImageFeatureStore(stores[0])
+        position = {item: k for k, item in enumerate(images.items)}
+        missing = [item for item in entries["item"].astype(str) if item not in position]
+        if missing:
+            msg = f"{images.path}: image {missing[0]} has no features (rerun its features_patches job)"
+            raise ModelError(msg)
+        return images.features[[position[item] for item in entries["item"].astype(str)]]
     by_slide = {}
     for path in stores:
         store = FeatureStore(path)

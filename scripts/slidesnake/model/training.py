@@ -6,7 +6,8 @@ Both are called by the training rules (``rules/model.py``), which write what the
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,3 +121,42 @@ def stain_target(stain: StainSettings, source: PixelSource, *, seed: int, datase
         "%s: %s target fitted on %d tiles: %s", dataset, stain.normalization, len(tiles), target.to_dict()
     )
     return target
+
+
+def install_pretrained(
+    dataset: str,
+    classes: Sequence[str],
+    settings: ModelSettings,
+    encoder: Mapping[str, Any],
+    threads: int,
+) -> tuple[Any, pd.DataFrame]:
+    """A classifier from outside (``kind: pretrained``), checked and deployed without training.
+
+    Its file is loaded as config ``encoders: <name>`` describes it (digest checked; a ``.keras`` file
+    Keras cannot load names the Keras version that saved it); its output must have one value per class.
+
+    Returns
+    -------
+    tuple
+        The head applied to its outputs (a softmax for ``outputs: logits``, else none) as a Keras model,
+        and an empty history.
+    """
+    from ..features.encoders import EncoderSpec
+    from ..features.loading import load_encoder
+    from .build import output_head
+
+    spec = EncoderSpec.from_config(encoder["name"], encoder["settings"])
+    network = load_encoder(spec, base_dir=Path.cwd(), threads=threads)
+    if network.dim != len(classes):
+        msg = (
+            f"dataset {dataset!r}: encoders: {spec.name}: the classifier gives {network.dim} outputs, but "
+            f"labels: classes has {len(classes)} ({list(classes)}): they must be its outputs, in order"
+        )
+        raise ModelError(msg)
+    log.info(
+        "%s: pretrained classifier %s (%s), %s outputs", dataset, spec.name, spec.source, settings.outputs
+    )
+    head = output_head(
+        len(classes), softmax=settings.outputs == "logits", name=f"slidesnake_pretrained_{dataset}"
+    )
+    return head, pd.DataFrame(columns=["epoch", "loss", "val_loss"])

@@ -185,6 +185,13 @@ def training_curves_figure(history: pd.DataFrame, title: str, path: str) -> None
     if "c" in history:
         _probe_curves_figure(history, title, path)
         return
+    if history.empty:  # a pretrained classifier, deployed without training
+        fig, ax = plt.subplots(figsize=(5.5, 2.0), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, "not trained here (a pretrained classifier)", ha="center", va="center")
+        fig.suptitle(title)
+        save(fig, path)
+        return
     if "fold" in history:
         _fold_curves_figure(history, title, path)
         return

@@ -1,4 +1,5 @@
-"""Rules of ``workflow/rules/features.smk``: tile features of a slide by one encoder."""
+"""Rules of ``workflow/rules/features.smk``: tile features of a slide, or of a patch dataset's images, by one
+encoder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..features.encoders import EncoderSpec
+from ..features.images import write_image_feature_store
 from ..features.loading import load_encoder
 from ..features.store import store_attributes, write_feature_store
 from ..store.batches import tile_batches
@@ -72,3 +74,46 @@ def features(
     )
     write_feature_store(out_store, features=found, index=index[list(FEATURE_INDEX)], attributes=attributes)
     log.info("%s: %d tiles -> %d features each by %s", tiles.slide_id, len(index), loaded.dim, encoder_name)
+
+
+def features_patches(
+    *,
+    entries_tsv: str,
+    dataset: str,
+    image_size: int,
+    mpp: float | None,
+    encoder_name: str,
+    encoder: Mapping[str, Any],
+    model_file: str | None,
+    code: str,
+    out_store: str,
+    threads: int,
+) -> None:
+    """Rule ``features_patches``: every image of a patch-folder dataset through one encoder.
+
+    Images are read as its model reads them (resized to ``image_size``), then as the encoder takes them;
+    the store is ``results/features/<encoder>/<dataset>.zarr`` (:mod:`slidesnake.features.images`).
+    """
+    from ..entries import pixel_source, read_entries
+
+    spec = EncoderSpec.from_config(encoder_name, encoder, where=f"encoders: {encoder_name}")
+    entries = read_entries(entries_tsv)
+    source = pixel_source(entries, image_size=image_size)
+    loaded = load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_file=model_file)
+    found = np.zeros((len(entries), loaded.dim), np.float32)
+    for start in range(0, len(entries), FEATURE_BATCH):
+        stop = min(len(entries), start + FEATURE_BATCH)
+        batch = np.stack([source.read(*(column[k] for column in source.columns)) for k in range(start, stop)])
+        found[start:stop] = loaded.embed(batch)
+    attributes = {
+        "dataset": dataset,
+        "encoder": encoder_name,
+        "image_size": image_size,
+        "mpp": mpp,
+        "encoder_attributes": loaded.attributes(),
+        "code": code,
+    }
+    write_image_feature_store(
+        out_store, features=found, items=entries["item"].astype(str), attributes=attributes
+    )
+    log.info("%s: %d images -> %d features each by %s", dataset, len(entries), loaded.dim, encoder_name)

@@ -242,12 +242,12 @@ def _fit(
     import tensorflow as tf
 
     from ..model.fit import set_determinism, set_threads
-    from ..model.training import fit_network, fit_probe_model
+    from ..model.training import fit_network, fit_probe_model, install_pretrained
 
     settings = ModelSettings.from_config(model, where=f"datasets: {dataset}: model")
     set_threads(threads)
     set_determinism(settings.seed)
-    if train_entries.empty:
+    if train_entries.empty and settings.kind != "pretrained":
         msg = f"dataset {dataset!r}: nothing labelled to train on" + (
             f" outside fold {fold}" if fold is not None else " in the train split"
         )
@@ -258,8 +258,11 @@ def _fit(
         class_weight = {k: float(len(train_entries) / (len(classes) * max(1, n))) for k, n in counts.items()}
     log.info("%s: %d train %s, %d val", dataset, len(train_entries), counts.to_dict(), len(val_entries))
     started = time.perf_counter()
-    train_source = pixel_source(train_entries, image_size=image_size)
-    if settings.kind == "probe":
+    train_source = pixel_source(entries if train_entries.empty else train_entries, image_size=image_size)
+    if settings.kind == "pretrained":  # deployed as it is: its outputs through a softmax or as they are
+        keras_model, history = install_pretrained(dataset, classes, settings, encoder, threads)
+        target = None
+    elif settings.kind == "probe":
         keras_model, history = fit_probe_model(
             dataset, train_entries, val_entries, classes, settings, features
         )
@@ -279,7 +282,7 @@ def _fit(
             "input_pixels": train_source.size,
             "geometry": {"tile_size": train_source.size, "mpp": mpp},
             "model": settings.to_dict(),
-            "encoder": dict(encoder) if settings.kind == "probe" and encoder else None,
+            "encoder": dict(encoder) if settings.kind != "cnn" and encoder else None,
             "init_model": init_model if settings.kind == "cnn" else None,
             "train_items": len(train_entries),
             "val_items": len(val_entries),
