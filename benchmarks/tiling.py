@@ -203,7 +203,7 @@ def child_baseline(slide: Path, work: Path, threads: int) -> dict:
     import zarr
 
     from slidesnake.io import read_json
-    from slidesnake.store import make_codec
+    from slidesnake.store.codecs import make_codec
     from slidesnake.wsi.resample import area_resample
 
     config = default_config()

@@ -36,9 +36,13 @@ def bench_store(work: Path) -> Path:
     """Return a Zarr tile store of one generated demo slide (20x), made once and cached in ``work``."""
     from slidesnake.demo import write_demo_slide
     from slidesnake.settings import ResolutionPolicy, TissueSettings
-    from slidesnake.store import TileStore, make_codec, write_tile_store
+    from slidesnake.store import TileStore
+    from slidesnake.store.codecs import make_codec
+    from slidesnake.store.writer import write_tile_store
     from slidesnake.tissue import tile_grid, tissue_mask
-    from slidesnake.wsi import SlideReader, plan_tiling, read_slide_info
+    from slidesnake.wsi import plan_tiling
+    from slidesnake.wsi.probe import read_slide_info
+    from slidesnake.wsi.reader import SlideReader
 
     store = work / "bench-B01-224.zarr"
     if store.exists():
@@ -99,10 +103,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import tensorflow as tf
 
-    from slidesnake.entries import pixel_source, store_entries
     from slidesnake.model.build import build_model
     from slidesnake.model.data import pipeline
     from slidesnake.model.fit import set_determinism
+    from slidesnake.pixels import pixel_source, store_entries
     from slidesnake.settings import AugmentSettings, ModelSettings
     from slidesnake.store import TileStore
 

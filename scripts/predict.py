@@ -1,8 +1,8 @@
 """Rule predict: a slide through its model: tiles, class maps, heatmaps, scores, QuPath and OME-TIFF."""
 
 from slidesnake.rules import run
-from slidesnake.rules.ingest import slide_file
 from slidesnake.rules.predict import predict
+from slidesnake.slide_folder import slide_file
 
 run(
     snakemake,

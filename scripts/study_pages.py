@@ -1,8 +1,8 @@
 """Rule study_pages: the study summary, the QC cohort page and the provenance as HTML pages."""
 
 from slidesnake.rules import run
-from slidesnake.rules.ingest import slide_files
 from slidesnake.rules.report import study_pages
+from slidesnake.slide_folder import slide_files
 
 run(
     snakemake,

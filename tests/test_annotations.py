@@ -23,7 +23,8 @@ from slidesnake.rules.ingest import audit, ingest
 from slidesnake.rules.labels import label_table, label_tiles
 from slidesnake.settings import LabelSettings, ResolutionPolicy
 from slidesnake.store import TileStore
-from slidesnake.wsi import plan_tiling, read_slide_info
+from slidesnake.wsi import plan_tiling
+from slidesnake.wsi.probe import read_slide_info
 
 SQUARE = [[100, 100], [300, 100], [300, 300], [100, 300], [100, 100]]
 HOLE = [[150, 150], [250, 150], [250, 250], [150, 250], [150, 150]]

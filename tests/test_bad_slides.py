@@ -19,7 +19,7 @@ import pytest
 import shapely.affinity
 import shapely.geometry
 from corrupt import corrupt_tiles
-from test_workflow import make_workdir, snakemake
+from workflow_runs import make_workdir, snakemake
 
 from conftest import SLIDES
 from slidesnake.demo import demo_sheet, write_demo_slide

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from honest import assert_interval
-from test_workflow import make_workdir, snakemake, write_config
+from workflow_runs import make_workdir, snakemake, write_config
 
 from conftest import ROOT, SHARED
 from slidesnake.demo import demo_sheet, write_demo_slide

@@ -30,9 +30,13 @@ from slidesnake.features.interop import (
 from slidesnake.features.store import FeatureStore, store_attributes, write_feature_store
 from slidesnake.interrupts import Interrupted, raise_on_termination
 from slidesnake.settings import ResolutionPolicy, TissueSettings
-from slidesnake.store import TileStore, make_codec, write_tile_store
+from slidesnake.store import TileStore
+from slidesnake.store.codecs import make_codec
+from slidesnake.store.writer import write_tile_store
 from slidesnake.tissue import tile_grid, tissue_mask
-from slidesnake.wsi import SlideReader, plan_tiling, read_slide_info
+from slidesnake.wsi import plan_tiling
+from slidesnake.wsi.probe import read_slide_info
+from slidesnake.wsi.reader import SlideReader
 
 TISSUE = TissueSettings.from_config(defaults("tissue"))
 ENCODER = "channel-stats"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoder_models import small_cnn_files
-from test_workflow import make_workdir, snakemake
+from workflow_runs import make_workdir, snakemake
 
 from conftest import ROOT
 from slidesnake.demo import demo_sheet, write_demo_slide

@@ -5,7 +5,7 @@
 
 import pandas as pd
 import pytest
-from test_workflow import make_workdir, snakemake
+from workflow_runs import make_workdir, snakemake
 
 from conftest import CMU, SLIDES
 from slidesnake.demo import write_demo_slide

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_workflow import SNAKEMAKE, make_workdir
+from workflow_runs import SNAKEMAKE, make_workdir
 
 from conftest import ROOT
 from slidesnake.demo import demo_sheet, write_demo_slide

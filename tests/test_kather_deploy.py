@@ -10,11 +10,11 @@ import shapely
 import tifffile
 import yaml
 from PIL import Image
-from test_workflow import snakemake
+from workflow_runs import snakemake
 
 from conftest import CMU, ROOT, SHARED
 from slidesnake.store.maps import read_probability_map
-from slidesnake.wsi import read_slide_info
+from slidesnake.wsi.probe import read_slide_info
 
 pytestmark = pytest.mark.workflow
 

@@ -92,3 +92,43 @@ def test_config_readme_documents_every_key_of_the_schema():
         if not any(": ".join(p[:k]) in documented for k in range(1, len(p) + 1))
     ]
     assert not missing
+
+
+def _reached(script):
+    """Library files (relative to the package) a rule's script reaches, as its code version hashes them."""
+    from slidesnake.codehash import LIBRARY, reached
+
+    files, _ = reached(ROOT / "scripts" / f"{script}.py")
+    return {str(f.relative_to(LIBRARY)) for f in files if LIBRARY in f.parents}
+
+
+REPORT_SIDE = (
+    "evaluate",
+    "dataset_page",
+    "performance",
+    "cross_site",
+    "crossval",
+    "study_pages",
+    "provenance",
+)
+
+
+@pytest.mark.parametrize("script", REPORT_SIDE)
+def test_report_side_rules_reach_no_slide_reading(script):
+    """Fitness: a report rule's code version never depends on how slides are read or tiles written."""
+    reached = _reached(script)
+    assert not {f for f in reached if f.startswith("wsi/")}, script
+    assert "store/writer.py" not in reached
+
+
+def test_code_versions_follow_real_dependencies():
+    """Editing the evaluation plots reruns no training, prediction or ingest; editing the OpenSlide backend
+    reruns only what reads slides; and the controls: those rules do reach what they use."""
+    for script in ("train", "predict", "ingest", "features", "train_fold"):
+        assert "plots/evaluation.py" not in _reached(script), script
+    for script in ("train", "train_fold", "predict", "predict_external", "evaluate", "tsne", "study_pages"):
+        reached = _reached(script)
+        assert "wsi/backends/openslide.py" not in reached and "store/writer.py" not in reached, script
+    assert {"wsi/backends/openslide.py", "store/writer.py", "tissue.py"} <= _reached("ingest")
+    assert "plots/evaluation.py" in _reached("evaluate") and "plots/evaluation.py" in _reached("tsne")
+    assert "model/probe.py" in _reached("train") and "rules/model.py" in _reached("tsne")

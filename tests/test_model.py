@@ -3,14 +3,17 @@ import pandas as pd
 import pytest
 
 from conftest import CMU, defaults
-from slidesnake.entries import pixel_source, store_entries
 from slidesnake.errors import ModelError
 from slidesnake.model.build import build_backbone, build_model, ensemble_model
 from slidesnake.model.data import pipeline
 from slidesnake.model.fit import feature_model, predict_probabilities, set_determinism, train_model
+from slidesnake.pixels import pixel_source, store_entries
 from slidesnake.settings import AugmentSettings, ModelSettings, ResolutionPolicy
-from slidesnake.store import TileStore, make_codec, write_tile_store
-from slidesnake.wsi import plan_tiling, read_slide_info
+from slidesnake.store import TileStore
+from slidesnake.store.codecs import make_codec
+from slidesnake.store.writer import write_tile_store
+from slidesnake.wsi import plan_tiling
+from slidesnake.wsi.probe import read_slide_info
 
 
 def settings(**overrides) -> ModelSettings:

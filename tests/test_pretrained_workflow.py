@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoder_models import small_cnn_files
-from test_workflow import make_workdir, snakemake
+from workflow_runs import make_workdir, snakemake
 
 from slidesnake.demo import demo_sheet, write_demo_slide
 from slidesnake.store import TileStore

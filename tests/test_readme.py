@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
-from test_workflow import RUN_TIMEOUT_S
+from workflow_runs import RUN_TIMEOUT_S
 
 from conftest import ROOT
 

@@ -14,7 +14,9 @@ from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError
 from slidesnake.rules.ingest import slide_flags
 from slidesnake.settings import ResolutionPolicy
-from slidesnake.wsi import READERS, SlideInfo, SlideReader, choose_level, plan_tiling, read_slide_info
+from slidesnake.wsi import SlideInfo, choose_level, plan_tiling
+from slidesnake.wsi.probe import read_slide_info
+from slidesnake.wsi.reader import READERS, SlideReader
 from slidesnake.wsi.resample import area_resample, reduce_power_of_two
 
 

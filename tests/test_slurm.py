@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 from slurmcluster import run, single_node_cluster
-from test_workflow import RUN_TIMEOUT_S, SNAKEMAKE, make_workdir
+from workflow_runs import RUN_TIMEOUT_S, SNAKEMAKE, make_workdir
 
 from conftest import ROOT
 from slidesnake.demo import demo_sheet, write_demo_slide

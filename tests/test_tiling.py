@@ -16,11 +16,16 @@ from slidesnake.demo import write_demo_slide
 from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError, StudyError
 from slidesnake.io import read_json, read_table
-from slidesnake.rules.ingest import audit, ingest, slide_file
+from slidesnake.rules.ingest import audit, ingest
 from slidesnake.settings import ResolutionPolicy, TissueSettings
-from slidesnake.store import COMPRESSORS, TileStore, make_codec, write_tile_store
+from slidesnake.slide_folder import slide_file
+from slidesnake.store import TileStore
+from slidesnake.store.codecs import COMPRESSORS, make_codec
+from slidesnake.store.writer import write_tile_store
 from slidesnake.tissue import sharpness, tile_grid, tissue_mask
-from slidesnake.wsi import READERS, SlideReader, plan_tiling, read_slide_info
+from slidesnake.wsi import plan_tiling
+from slidesnake.wsi.probe import read_slide_info
+from slidesnake.wsi.reader import READERS, SlideReader
 
 TISSUE = TissueSettings.from_config(defaults("tissue"))
 

@@ -4,7 +4,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import shapely
 import yaml
 from honest import assert_interval
 from PIL import Image
+from workflow_runs import SNAKEMAKE, TEST_STUDY, make_workdir, snakemake, write_config
 
 from conftest import ROOT, SHARED
 from slidesnake.demo import demo_sheet
@@ -21,25 +21,6 @@ from slidesnake.store import TileStore
 from slidesnake.store.maps import read_probability_map
 
 pytestmark = pytest.mark.workflow
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-#: A safety net only: a whole study takes minutes, longer on a slow CI machine running two test
-#: modules side by side (make test runs two pytest-xdist workers).
-RUN_TIMEOUT_S = 3600
-TEST_STUDY = ROOT / ".test"
-
-
-def make_workdir(workdir: Path, sheet: Path, **overrides) -> Path:
-    """A study folder as a user has it: the test study's config/config.yaml pointing at ``sheet``."""
-    config = yaml.safe_load((TEST_STUDY / "config" / "config.yaml").read_text())
-    config.update(slides=str(sheet), demo_dir=None, **overrides)
-    (workdir / "config").mkdir(parents=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    return workdir
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [*SNAKEMAKE, "-s", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +224,39 @@ def test_rerun_has_nothing_to_do(study_run):
     assert "Nothing to be done" in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(
+    ("module", "affected", "unaffected"),
+    [
+        (
+            "plots/evaluation.py",
+            "results/reports/",
+            ("results/models/", "results/predictions/", "results/tiles/"),
+        ),
+        (
+            "wsi/backends/openslide.py",
+            "results/tiles/",
+            ("results/models/", "results/predictions/", "results/reports/", "results/maps/"),
+        ),
+    ],
+)
+def test_a_library_edit_reruns_exactly_the_rules_that_run_it(
+    study_run, tmp_path, module, affected, unaffected
+):
+    """A copy of the workflow with one library module edited: only the outputs of rules whose code reaches
+    it have changed params (their code version); training, prediction, ingest and reports are apart."""
+    copy = tmp_path / "repo"
+    for folder in ("workflow", "scripts", "envs"):
+        shutil.copytree(ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / "scripts" / "slidesnake" / module
+    target.write_text(target.read_text() + "\n# an edit\n")
+    command = [*SNAKEMAKE, "-s", str(copy / "workflow" / "Snakefile"), "--directory", str(study_run)]
+    done = subprocess.run([*command, "--list-changes", "params"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    changed = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("results/")]
+    assert any(path.startswith(affected) for path in changed), changed
+    assert not [path for path in changed if path.startswith(unaffected)], changed
+
+
 def test_a_touched_slide_is_not_read_again(study_run):
     slide = study_run / "resources" / "demo" / "B02.svs"
     slide.touch()
@@ -331,12 +345,6 @@ def test_bad_sheet_fails_before_any_job(tmp_path):
     assert done.returncode != 0
     assert "patient 'PA1' has slides in several datasets" in done.stdout + done.stderr
     assert not (workdir / "results").exists()
-
-
-def write_config(workdir: Path, config: dict) -> Path:
-    (workdir / "config").mkdir(parents=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    return workdir
 
 
 def test_a_class_with_one_patient_fails_with_a_clear_message(tmp_path):

@@ -17,7 +17,7 @@ import shapely
 from .annotation_files import regions_on_slide
 from .errors import AnnotationError, SlideError
 from .settings import LabelSettings
-from .store import TileStore
+from .store.tiles import TileStore
 
 log = logging.getLogger(__name__)
 

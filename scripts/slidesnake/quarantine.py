@@ -18,7 +18,7 @@ from .annotations import slide_tile_labels
 from .errors import AnnotationError
 from .io import read_table
 from .settings import LabelSettings
-from .store import TileStore
+from .store.tiles import TileStore
 
 log = logging.getLogger(__name__)
 

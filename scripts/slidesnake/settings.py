@@ -267,8 +267,7 @@ class ModelSettings(_Settings):
     Attributes
     ----------
     kind : {'cnn', 'probe', 'pretrained'}
-        A network trained on pixels, a linear probe on an encoder's stored tile features, or a tile
-        classifier from outside deployed as it is.
+        A network trained on pixels, a linear probe on stored tile features, or a classifier from outside.
     encoder : str or None
         probe: the encoder (config ``encoders``) whose features it learns from; pretrained: the entry of
         config ``encoders`` describing the classifier.

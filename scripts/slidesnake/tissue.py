@@ -11,7 +11,7 @@ from scipy import ndimage
 from skimage import filters, morphology
 
 from .settings import TissueSettings
-from .wsi import TilePlan
+from .wsi.resolution import TilePlan
 
 Background = Literal["bright", "dark"]
 

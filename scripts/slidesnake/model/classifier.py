@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..entries import is_tiles, pixel_source
+from ..entries import is_tiles
 from ..features.encoders import EncoderSpec
 from ..features.loading import Encoder, load_encoder
 from ..io import read_json
+from ..pixels import pixel_source
 from ..store.batches import tile_batches
 from ..store.tiles import TileStore
 

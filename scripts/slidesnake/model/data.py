@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from ..entries import PixelSource  # noqa: E402
+from ..pixels import PixelSource  # noqa: E402
 from ..settings import AugmentSettings  # noqa: E402
 from ..stain import hed_augment  # noqa: E402
 

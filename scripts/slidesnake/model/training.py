@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..entries import PixelSource, pixel_source
 from ..errors import ModelError, StainError
+from ..pixels import PixelSource, pixel_source
 from ..settings import ModelSettings, StainSettings
 from ..stain import StainTarget, fit_target, read_reference
 

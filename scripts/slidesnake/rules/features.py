@@ -94,7 +94,8 @@ def features_patches(
     Images are read as its model reads them (resized to ``image_size``), then as the encoder takes them;
     the store is ``results/features/<encoder>/<dataset>.zarr`` (:mod:`slidesnake.features.images`).
     """
-    from ..entries import pixel_source, read_entries
+    from ..entries import read_entries
+    from ..pixels import pixel_source
 
     spec = EncoderSpec.from_config(encoder_name, encoder, where=f"encoders: {encoder_name}")
     entries = read_entries(entries_tsv)

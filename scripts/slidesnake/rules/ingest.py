@@ -3,7 +3,9 @@
 Rule ``ingest`` runs three stages on one slide, in one job with one log: :func:`slide_info`,
 :func:`tissue` and :func:`tile`. They are public so that benchmarks and tests time and check
 each stage alone. What they write about the slide goes into its folder (``results/slides/<slide>/``,
-the files of :data:`SLIDE_FILES`); the tiles go into the slide's Zarr store.
+the files of :data:`slidesnake.slide_folder.SLIDE_FILES`); the tiles go into the slide's Zarr store.
+Reading slides and writing stores are imported inside the stages, so that rule ``audit`` (and its
+code version) depends on neither.
 """
 
 from __future__ import annotations
@@ -24,34 +26,12 @@ from ..errors import SlideError
 from ..io import atomic_path, read_json, write_json, write_table
 from ..quarantine import read_quarantine
 from ..settings import ResolutionPolicy, TilingSettings, TissueSettings
-from ..store import TileStore, make_codec, write_tile_store
-from ..store.writer import write_empty_store
-from ..tissue import GRID_COLUMNS, background_of, tile_grid, tissue_mask
-from ..wsi import SlideInfo, SlideReader, TilePlan, plan_tiling, read_slide_info
-from ..wsi.resolution import empty_plan, sheet_mpp_mismatch
+from ..slide_folder import SLIDE_FILES, slide_file, slide_files
+from ..store.tiles import TileStore
+from ..wsi.info import SlideInfo
+from ..wsi.resolution import TilePlan, empty_plan, plan_tiling, sheet_mpp_mismatch
 
 log = logging.getLogger(__name__)
-
-
-#: The files of a slide folder (``results/slides/<slide>/``) that rule ``ingest`` writes.
-SLIDE_FILES = {
-    "info": "info.json",
-    "thumbnail": "thumbnail.png",
-    "mask": "tissue_mask.png",
-    "tissue_qc": "tissue_qc.json",
-    "grid": "tile_grid.tsv",
-    "tiling_qc": "tiling_qc.json",
-}
-
-
-def slide_file(slide_dir: str, name: str) -> str:
-    """The file ``name`` (a key of :data:`SLIDE_FILES`) in a slide folder."""
-    return str(Path(slide_dir) / SLIDE_FILES[name])
-
-
-def slide_files(slide_dirs: Sequence[str], name: str) -> list[str]:
-    """The file ``name`` (a key of :data:`SLIDE_FILES`) in each of the slide folders."""
-    return [slide_file(folder, name) for folder in slide_dirs]
 
 
 def ingest(
@@ -151,6 +131,8 @@ def slide_info(
     outputs; with ``fail`` its job fails.
     """
     try:
+        from ..wsi.probe import read_slide_info
+
         info = read_slide_info(slide_path, slide_id, sheet_mpp=sheet_mpp, mpp_override=mpp_override)
     except SlideError as err:
         if on_bad_slide == "fail":
@@ -177,6 +159,9 @@ def tissue(
     *, info_json: str, tissue: Mapping[str, Any], thumbnail_png: str, mask_png: str, qc_json: str
 ) -> None:
     """Stage 2 of rule ``ingest``: low-resolution thumbnail and tissue mask, and the tissue area."""
+    from ..tissue import background_of, tissue_mask
+    from ..wsi.reader import SlideReader
+
     settings = TissueSettings.from_config(tissue, where="tissue")
     info = SlideInfo.from_dict(read_json(info_json))
     if info.status == "excluded":  # nothing to read: a placeholder thumbnail and an empty mask
@@ -222,6 +207,10 @@ def tile(
     store and ``status: excluded`` with the reason in its QC (``on_bad_slide: skip``); with
     ``fail`` the last two fail the job.
     """
+    from ..store.codecs import make_codec
+    from ..store.writer import write_empty_store, write_tile_store
+    from ..tissue import GRID_COLUMNS, tile_grid
+
     policy = ResolutionPolicy.from_config(resolution, where="resolution")
     settings = TilingSettings.from_config(tiling, where="tiling")
     info = SlideInfo.from_dict(read_json(info_json))

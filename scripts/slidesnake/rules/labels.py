@@ -23,7 +23,7 @@ from ..splits import (
     make_splits,
     slides_sharing_tiles,
 )
-from ..store import TileStore
+from ..store.tiles import TileStore
 
 log = logging.getLogger(__name__)
 

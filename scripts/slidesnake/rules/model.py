@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..entries import TILE_COLUMNS, is_tiles, pixel_source, read_entries
+from ..entries import TILE_COLUMNS, is_tiles, read_entries
 from ..errors import ModelError
 from ..io import atomic_path, read_json, read_table, write_json, write_table
 from ..model.classifier import PREDICT_BATCH
+from ..pixels import pixel_source
 from ..settings import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,9 @@ def train(
 
 
 def train_variant(*, cohort: str, **arguments: Any) -> None:
-    """Rule ``train_variant``: a cohort's variant of a dataset's model (the dataset's settings changed by
-    the cohort's ``variant``, e.g. its stain normalization), trained as :func:`train` trains.
-
-    Parameters
-    ----------
-    cohort : str
-        The cohort the variant predicts.
-    **arguments
-        Those of :func:`train`, ``model`` holding the changed settings.
+    """Rule ``train_variant``: the variant of a dataset's model that predicts ``cohort`` (the dataset's
+    settings changed by the cohort's ``variant``, e.g. its stain normalization, in ``model``), trained as
+    :func:`train` trains.
     """
     log.info("variant of %s for cohort %s", arguments["dataset"], cohort)
     train(**arguments)

@@ -13,18 +13,19 @@ from PIL import Image
 
 from ..annotation_files import read_annotations
 from ..annotations import slide_tile_labels
-from ..entries import read_entries, store_entries
+from ..entries import read_entries
 from ..errors import AnnotationError, SlideError
 from ..exports.overlay import write_overlay
 from ..exports.qupath import write_qupath_geojson
 from ..io import read_json, write_json, write_table
 from ..metrics import agreement, slide_score
 from ..model.classifier import probabilities
+from ..pixels import store_entries
 from ..plots.slides import SlideView, class_map_figure, excluded_figure, figure_thumbnail, heatmap_figure
 from ..settings import LabelSettings, PredictionSettings
-from ..store import TileStore
 from ..store.maps import MapGeometry, stitch, write_probability_map
-from ..wsi import SlideInfo
+from ..store.tiles import TileStore
+from ..wsi.info import SlideInfo
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
-"""Zarr stores: one tile store per slide (:class:`TileStore`), codecs, NGFF metadata, probability maps."""
+"""Zarr stores: one tile store per slide. The face exports the read side (:class:`TileStore`); writing
+(``store.writer``), codecs (``store.codecs``), NGFF metadata and probability maps are imported from
+their modules, so a reader of tiles never loads (nor depends on) the writer.
+"""
 
-from .codecs import COMPRESSORS, Codec, make_codec
 from .tiles import INDEX_COLUMNS, TileStore
-from .writer import write_tile_store
 
-__all__ = ["COMPRESSORS", "INDEX_COLUMNS", "Codec", "TileStore", "make_codec", "write_tile_store"]
+__all__ = ["INDEX_COLUMNS", "TileStore"]

@@ -17,7 +17,7 @@ import zarr
 
 from ..interrupts import interrupts_held
 from ..io import atomic_path
-from ..wsi import TilePlan
+from ..wsi.resolution import TilePlan
 
 MAP = "probability"
 

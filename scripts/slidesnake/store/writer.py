@@ -34,7 +34,9 @@ from ..errors import SlideError
 from ..interrupts import interrupts_held
 from ..io import atomic_path, write_all
 from ..tissue import sharpness
-from ..wsi import SlideInfo, SlideReader, TilePlan
+from ..wsi.info import SlideInfo
+from ..wsi.reader import SlideReader
+from ..wsi.resolution import TilePlan
 from .codecs import Codec
 from .ngff import ngff_attributes
 from .tiles import COORDINATES, IMAGE, INDEX_COLUMNS, write_index

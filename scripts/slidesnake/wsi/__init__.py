@@ -1,4 +1,6 @@
-"""Whole-slide images: what a file is (:class:`SlideInfo`), how it is tiled (:class:`TilePlan`), reading.
+"""Whole-slide images: what a file is (:class:`SlideInfo`), how it is tiled (:class:`TilePlan`). The face
+exports that read side only; reading slides (``wsi.reader``, ``wsi.probe``, the backends) is imported from
+its modules, so code that only plans or describes tiles never loads OpenSlide.
 
 Coordinates: ``x``/``y`` are columns/rows in level-0 pixels unless a name says
 otherwise (``level`` pixels, ``target`` pixels); arrays are (row, column, channel).
@@ -7,17 +9,6 @@ flattened onto white.
 """
 
 from .info import SlideInfo
-from .probe import read_slide_info
-from .reader import READERS, SlideReader
 from .resolution import TilePlan, choose_level, plan_tiling, resolve_mpp
 
-__all__ = [
-    "READERS",
-    "SlideInfo",
-    "SlideReader",
-    "TilePlan",
-    "choose_level",
-    "plan_tiling",
-    "read_slide_info",
-    "resolve_mpp",
-]
+__all__ = ["SlideInfo", "TilePlan", "choose_level", "plan_tiling", "resolve_mpp"]

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openslide
-
 from ..errors import SlideError
 from ..settings import ResolutionPolicy
 from .info import SlideInfo
+
+#: OpenSlide's standard properties of the microns per pixel (``openslide.PROPERTY_NAME_MPP_X`` / ``_Y``),
+#: written out so that planning tiles does not load OpenSlide.
+PROPERTY_MPP_X = "openslide.mpp-x"
+PROPERTY_MPP_Y = "openslide.mpp-y"
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def property_float(props: Mapping[str, Any], key: str) -> float | None:
 
 def file_mpp(props: Mapping[str, Any]) -> float | None:
     """The level-0 microns per pixel (x) a slide file records, plausible or not; None if none."""
-    return property_float(props, openslide.PROPERTY_NAME_MPP_X)
+    return property_float(props, PROPERTY_MPP_X)
 
 
 def sheet_mpp_mismatch(sheet_mpp: float, own_mpp: float | None) -> str:
@@ -101,15 +104,13 @@ def resolve_mpp(
         if mismatch:
             log.warning("%s: %s; the sheet's value is used (sheet column 'mpp')", slide_id, mismatch)
         return float(sheet_mpp), float(sheet_mpp), "sheet"
-    mpp_x = property_float(props, openslide.PROPERTY_NAME_MPP_X)
-    mpp_y = property_float(props, openslide.PROPERTY_NAME_MPP_Y)
+    mpp_x = property_float(props, PROPERTY_MPP_X)
+    mpp_y = property_float(props, PROPERTY_MPP_Y)
     if mpp_x and mpp_y and low <= mpp_x <= high and low <= mpp_y <= high:
         return mpp_x, mpp_y, "slide"
     if mpp_override is not None:
         return float(mpp_override), float(mpp_override), "config"
-    found = (
-        f"mpp-x={props.get(openslide.PROPERTY_NAME_MPP_X)}, mpp-y={props.get(openslide.PROPERTY_NAME_MPP_Y)}"
-    )
+    found = f"mpp-x={props.get(PROPERTY_MPP_X)}, mpp-y={props.get(PROPERTY_MPP_Y)}"
     problem = (
         f"no usable microns per pixel in the file ({found}); give it in the sheet column 'mpp' "
         "or in config 'resolution: mpp_override'"
