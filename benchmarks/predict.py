@@ -63,8 +63,8 @@ def child_forward(work: Path, threads: int) -> dict:
     import keras
     import tensorflow as tf
 
+    from slidesnake.model.classifier import PREDICT_BATCH
     from slidesnake.model.fit import predict_probabilities, set_threads
-    from slidesnake.rules.predict import PREDICT_BATCH
     from slidesnake.store import TileStore
 
     set_threads(threads)

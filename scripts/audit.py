@@ -8,5 +8,6 @@ run(
     audit,
     slide_dirs=snakemake.input.slides,
     out_tsv=snakemake.output.table,
+    blur_ratio=snakemake.params.blur_ratio,
     label_dirs=snakemake.input.get("labels", []),
 )

@@ -10,7 +10,7 @@ run(
     entries_tsv=snakemake.input.entries,
     prediction_tsvs=snakemake.input.predictions,
     score_jsons=snakemake.input.scores,
-    history_tsvs=snakemake.input.history,
+    history_tsv=snakemake.input.history,
     classes=snakemake.params.classes,
     positive_class=snakemake.params.positive_class,
     threshold=snakemake.params.threshold,

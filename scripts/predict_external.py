@@ -1,7 +1,8 @@
-"""Rule predict_external: a slide of another dataset through a cohort's model: tile table and scores."""
+"""Rule predict_external: another dataset's slide through a cohort's model: tiles, scores, maps, exports."""
 
 from slidesnake.rules import run
 from slidesnake.rules.predict import predict_external
+from slidesnake.slide_folder import slide_file
 
 run(
     snakemake,
@@ -19,5 +20,11 @@ run(
     tolerance=snakemake.params.tolerance,
     tiles_tsv=snakemake.output.tiles,
     scores_json=snakemake.output.scores,
+    cohort=snakemake.wildcards.cohort,
+    info_json=slide_file(snakemake.input.slide, "info"),
+    thumbnail_png=slide_file(snakemake.input.slide, "thumbnail"),
+    heatmap_jpg=snakemake.output.heatmap,
+    classmap_jpg=snakemake.output.classmap,
+    qupath_geojson=snakemake.output.qupath,
     threads=snakemake.params.tf_threads,
 )

@@ -545,7 +545,7 @@ def test_label_tiles_quarantines_unreadable_and_off_slide_annotations_and_labels
     assert read_quarantine([str(out)]) == quarantined
     assert read_quarantine([str(tmp_path / "nowhere")]) == {}
 
-    audit(slide_dirs=[slide_dir], out_tsv=str(tmp_path / "slides.tsv"), label_dirs=[str(out)])
+    audit(slide_dirs=[slide_dir], out_tsv=str(tmp_path / "slides.tsv"), label_dirs=[str(out)], blur_ratio=0.5)
     row = pd.read_csv(tmp_path / "slides.tsv", sep="\t", keep_default_na=False).iloc[0]
     assert row["status"] == "ok"  # the store's slide, CMU-1, was labelled
     _label_tiles(store, {"CMU-1": str(off)}, tmp_path / "off-labels")
@@ -553,6 +553,7 @@ def test_label_tiles_quarantines_unreadable_and_off_slide_annotations_and_labels
         slide_dirs=[slide_dir],
         out_tsv=str(tmp_path / "slides.tsv"),
         label_dirs=[str(tmp_path / "off-labels")],
+        blur_ratio=0.5,
     )
     row = pd.read_csv(tmp_path / "slides.tsv", sep="\t", keep_default_na=False).iloc[0]
     assert row["status"] == "excluded" and row["reason"] == quarantined["off"]

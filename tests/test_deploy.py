@@ -18,6 +18,7 @@ from slidesnake.exports.overlay import write_overlay
 from slidesnake.exports.qupath import _feature, _tile_features, positive_regions, write_qupath_geojson
 from slidesnake.intervals import bootstrap
 from slidesnake.metrics import FUNCTIONS, agreement, level_metrics, slide_score
+from slidesnake.model.card import ModelCard
 from slidesnake.rules.predict import _check_geometry
 from slidesnake.store.maps import MapGeometry, stitch
 from slidesnake.wsi import TilePlan
@@ -129,10 +130,16 @@ def test_the_store_of_another_geometry_is_refused_at_prediction(tmp_path):
             target_height=800,
         )
 
-    model = {"dataset": "kather", "geometry": {"tile_size": 224, "mpp": 0.5}}
+    model = ModelCard.from_dict(
+        {"dataset": "kather", "classes": ["a"], "geometry": {"tile_size": 224, "mpp": 0.5}}
+    )
     with pytest.raises(SlideError, match=r"slide 'S1'.*geometry mismatch.*224 px tiles at 0.5.*128 px"):
         _check_geometry(Store(), model, 0.05)
-    _check_geometry(Store(), {"dataset": "d", "geometry": {"tile_size": 128, "mpp": 0.51}}, 0.05)
+    fits = ModelCard.from_dict(
+        {"dataset": "d", "classes": ["a"], "geometry": {"tile_size": 128, "mpp": 0.51}}
+    )
+    _check_geometry(Store(), fits, 0.05)
+    assert ModelCard.from_dict(fits.to_dict()) == fits  # the card survives its JSON
 
 
 # ----------------------------------------------------------------------------- confidence intervals
@@ -344,15 +351,19 @@ def test_templated_tile_features_equal_json_dumps_of_the_same_objects():
     rng = np.random.default_rng(5)
     probabilities = rng.dirichlet(np.ones(3), size=50)
     ys, xs = (rng.integers(0, 10**6, 50) * 0.5).tolist(), (rng.integers(0, 10**6, 50) * 1.5).tolist()
-    lines = list(_tile_features(ys, xs, probabilities, side=256.0, identity="S", classes=classes))
+    names = {"tumor": "Tumor"}
+    lines = list(
+        _tile_features(ys, xs, probabilities, side=256.0, identity="S", classes=classes, names=names)
+    )
     colours = class_colours(classes)
     for k, line in enumerate(lines):
-        name = classes[int(probabilities[k].argmax())]
+        cls = classes[int(probabilities[k].argmax())]
+        name = names.get(cls, cls)
         x, y = xs[k], ys[k]
         square = shapely.box(x, y, x + 256.0, y + 256.0)  # ring from (x1, y), as the template writes it
         properties = {
             "objectType": "tile",
-            "classification": {"name": name, "color": list(colours[name])},
+            "classification": {"name": name, "color": list(colours[cls])},
             "measurements": {f"P({c})": round(float(probabilities[k, j]), 5) for j, c in enumerate(classes)},
         }
         assert line == _feature(f"S/tile/{y}/{x}", square, properties)
@@ -374,13 +385,16 @@ def test_qupath_geojson_holds_every_tile_and_the_regions(tmp_path):
         positive_class="tumor",
         threshold=0.5,
         mpp=(0.25, 0.25),
+        names={"tumor": "Tumor"},  # the QuPath class the tumor was annotated as
     )
     features = json.loads(path.read_text())["features"]
     kinds = [f["properties"]["objectType"] for f in features]
     assert count == 3 and kinds == ["tile", "tile", "tile", "annotation"]
     first = features[0]
     assert first["geometry"]["coordinates"][0][0] == [256.0, 128.0]  # x0, y0 + tile side in level-0 pixels
-    assert first["properties"]["classification"]["name"] == "tumor"
+    assert first["properties"]["classification"]["name"] == "Tumor"
+    assert features[1]["properties"]["classification"]["name"] == "normal"  # no QuPath class: its own name
+    assert features[-1]["properties"]["classification"]["name"] == "Tumor"
     assert first["properties"]["measurements"] == {"P(normal)": 0.2, "P(tumor)": 0.8}
     region = features[-1]["properties"]
     assert region["measurements"]["Area um^2"] == pytest.approx(2 * (128 * 0.25) ** 2)

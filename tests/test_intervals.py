@@ -12,7 +12,7 @@ from slidesnake.crossval import crossval_metrics
 from slidesnake.evaluation import evaluation_tables
 from slidesnake.intervals import clopper_pearson, label
 from slidesnake.metrics import METRICS, class_aucs
-from slidesnake.pages import with_intervals
+from slidesnake.report.html import with_intervals
 from slidesnake.settings import EvaluationSettings
 
 SETTINGS = EvaluationSettings(bootstrap=300, seed=7)

@@ -225,8 +225,25 @@ def test_store_files_stay_few(cmu_store, tmp_path):
 
 def test_tile_index_sharpness_is_the_stored_tiles_blur_score(cmu_store):
     *_, index, store = cmu_store
-    tiles = TileStore(store).read_tiles(index)
-    np.testing.assert_allclose(index["sharpness"], sharpness(tiles), rtol=1e-3)
+    written = TileStore(store)
+    tiles = written.read_tiles(index)
+    np.testing.assert_allclose(
+        index["sharpness"], sharpness(tiles, tile_mpp=written.plan.tile_mpp), rtol=1e-3
+    )
+
+
+def test_the_blur_score_measures_the_same_detail_at_every_resolution_and_falls_with_blur():
+    """A tile at 0.5 um/px and the same tissue at 0.25 um/px (each pixel doubled: no finer detail) score
+    alike; a blurred tile scores far lower."""
+    from scipy import ndimage
+
+    tile = np.random.default_rng(3).integers(60, 230, (128, 128, 3)).astype(np.uint8)
+    tile = ndimage.gaussian_filter(tile, (1.0, 1.0, 0)).astype(np.uint8)
+    doubled = np.repeat(np.repeat(tile, 2, axis=0), 2, axis=1)
+    at_half, at_quarter = sharpness(tile, tile_mpp=0.5), sharpness(doubled, tile_mpp=0.25)
+    assert at_quarter == pytest.approx(float(at_half), rel=0.02)
+    blurred = ndimage.gaussian_filter(tile, (2.0, 2.0, 0))
+    assert sharpness(blurred, tile_mpp=0.5) < 0.3 * at_half
 
 
 def test_stored_tiles_equal_openslide_pixels(cmu_store):
@@ -372,7 +389,7 @@ def test_a_slide_without_tissue_is_carried_through_as_excluded(tmp_path):
     assert len(read_table(out["grid.tsv"])) == (800 // 128) * (1200 // 128)
     store = TileStore(out["glass.zarr"])
     assert store.index.empty and store.status == "excluded" and store.reason == qc["reason"]
-    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"))
+    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), blur_ratio=0.5)
     row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
     assert list(row.index[:3]) == ["slide_id", "status", "reason"]
     assert (row["slide_id"], row["reader"], row["status"], row["tiles_written"], row["level"]) == (
@@ -482,7 +499,7 @@ def test_a_slide_corrupt_part_way_is_tiled_without_its_unreadable_tiles_and_flag
     assert (kept["content_hash"] == kept["content_hash_intact"]).all()  # ... with the same pixels
     for y, x in store.index[["y", "x"]].itertuples(index=False):
         np.testing.assert_array_equal(store.read_tile(y, x), reference.read_tile(y, x))
-    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"))
+    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), blur_ratio=0.5)
     row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
     assert row["status"] == "ok" and row["tiles_unreadable"] == qc["tiles_unreadable"]
     assert f"{qc['tiles_unreadable']} of {qc['tiles_kept']} tissue tiles unreadable" in row["flags"]

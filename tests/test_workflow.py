@@ -148,6 +148,9 @@ def test_external_cohort_is_evaluated_with_confidence_intervals(study_run):
     tile = metrics.loc["tile"]
     assert tile["auc"] > 0.8
     assert_interval(tile, "auc")
+    assert re.search(
+        r"\d+ of \d+ stored tiles unlabelled \(boundary, excluded class\): left out", tile["note"]
+    )
     items = pd.read_csv(reports / "site_b_by_model_a" / "items.tsv", sep="\t")
     assert items["dice"].between(0, 1).all() and (items["dice"] > 0.5).all()
     leakage = json.loads((study_run / "results" / "splits" / "site_b_by_model_a.leakage.json").read_text())
@@ -180,6 +183,16 @@ def test_cross_site_table_compares_the_stain_settings_of_a_model(study_run):
     assert hed["model"]["augment"]["hed_scale"] == 0.2 and base["model"]["augment"]["hed_scale"] == 0
     assert macenko["slide_splits"] == base["slide_splits"]  # trained on the same patients
     assert Image.open(results / "reports" / "cross_site.png").size[0] > 400
+    # each row beside its model at its own site (site_a's test split), the reference of the figure
+    in_site = pd.read_csv(results / "reports" / "site_a" / "metrics.tsv", sep="\t")
+    own = in_site[(in_site["level"] == "tile") & (in_site["split"] == "test")]["auc"].iloc[0]
+    assert (table["in_site_auc"] == own).all()
+    for kind in ("heatmaps", "classmaps"):  # how the model sees the other site, slide by slide
+        assert Image.open(results / "cohorts" / "site_b_by_model_a_hed" / kind / "B03.jpg").size[0] > 400
+    geojson = json.loads((results / "cohorts" / "site_b_by_model_a" / "qupath" / "B03.geojson").read_text())
+    assert geojson["features"] and "Tumor" in {
+        f["properties"]["classification"]["name"] for f in geojson["features"]
+    }
 
 
 def test_every_slide_has_its_exports(study_run):
@@ -188,6 +201,8 @@ def test_every_slide_has_its_exports(study_run):
         tiles = [f for f in collection["features"] if f["properties"]["objectType"] == "tile"]
         predicted = pd.read_csv(study_run / "results" / "predictions" / f"{slide_id}.tsv", sep="\t")
         assert len(tiles) == len(predicted)
+        names = {f["properties"]["classification"]["name"] for f in collection["features"]}
+        assert names <= {"Tumor", "normal"} and "Tumor" in names  # QuPath's class name, as annotated
         assert (study_run / "results" / "overlays" / f"{slide_id}.ome.tif").stat().st_size > 500
         assert Image.open(study_run / "results" / "classmaps" / f"{slide_id}.jpg").size[0] > 400
 
@@ -247,12 +262,19 @@ def test_a_library_edit_reruns_exactly_the_rules_that_run_it(
     copy = tmp_path / "repo"
     for folder in ("workflow", "scripts", "envs"):
         shutil.copytree(ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    command = [*SNAKEMAKE, "-s", str(copy / "workflow" / "Snakefile"), "--directory", str(study_run)]
+
+    def params_changed() -> set[str]:
+        done = subprocess.run(
+            [*command, "--list-changes", "params"], capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return {line.strip() for line in done.stdout.splitlines() if line.strip().startswith("results/")}
+
+    before = params_changed()  # what Snakemake lists already (params recorded before the demo slides existed)
     target = copy / "scripts" / "slidesnake" / module
     target.write_text(target.read_text() + "\n# an edit\n")
-    command = [*SNAKEMAKE, "-s", str(copy / "workflow" / "Snakefile"), "--directory", str(study_run)]
-    done = subprocess.run([*command, "--list-changes", "params"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    changed = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("results/")]
+    changed = sorted(params_changed() - before)
     assert any(path.startswith(affected) for path in changed), changed
     assert not [path for path in changed if path.startswith(unaffected)], changed
 
@@ -298,7 +320,18 @@ def test_study_report_shows_numbers_qc_and_reviewable_heatmaps(study_run):
     # the numbers are HTML pages the report shows inline, not downloads
     mime, summary = embedded["results/reports/study.html"]
     summary = summary.decode()
-    assert mime == "text/html" and "Every model on every held-out set" in summary
+    assert mime == "text/html" and "Details: every model on every set, every level" in summary
+    # the headline first: one row per model and held-out set, variants named as variants
+    headline = summary.split("How good is each model, on how many patients")[1].split("<h2>")[0]
+    assert summary.index("How good is each model") < summary.index("Cross-site")
+    for text in (
+        "slide sensitivity",
+        "slide specificity",
+        "site_a, variant (stain macenko)",
+        "site_b_by_model_a",
+    ):
+        assert text in headline, text
+    assert "12 slides: " in summary and " excluded" in summary  # QC in one line
     assert "site_b_by_model_a" in summary and "external" in summary
     assert "Cross-site: each model at a site it never saw" in summary and "macenko" in summary
     assert "results/reports/cross_site.png" in embedded
@@ -320,7 +353,8 @@ def test_study_report_shows_numbers_qc_and_reviewable_heatmaps(study_run):
     assert mime == "image/jpeg" and image.shape[1] == 1100 and len(heatmap) < 200_000
     blue = ((image[..., 2] - np.maximum(image[..., 0], image[..., 1])) > 120).sum()  # far bluer than H&E
     assert blue > 150, blue
-    assert "results/tiles/A01.zarr" not in embedded and len(embedded) < 100
+    assert "results/cohorts/site_b_by_model_a/heatmaps/B01.jpg" in embedded  # every cohort's maps too
+    assert "results/tiles/A01.zarr" not in embedded and len(embedded) < 150
 
 
 def test_default_config_dry_run_and_lint():

@@ -117,3 +117,30 @@ def evaluation_tables(
         )
         items = items.merge(extra, on="item", how="left")
     return metrics, items
+
+
+def with_left_out_note(
+    metrics: pd.DataFrame, scored: pd.DataFrame, prediction_tsvs: Sequence[str]
+) -> pd.DataFrame:
+    """Say in the tile rows' note how many of the slides' stored tiles have no label and are left out
+    (boundary tiles no class covers enough of, tiles of excluded or unmapped classes)."""
+    if "row" not in scored or metrics.empty:  # images: every entry is labelled
+        return metrics
+    left_out = {}
+    for path in prediction_tsvs:
+        tiles = read_table(path, keep_default_na=False, usecols=["item", "aligned"])
+        aligned = tiles[tiles["aligned"].astype(str).isin(["True", "true", "1"])]
+        if len(aligned):
+            left_out[str(aligned["item"].iloc[0])] = len(aligned)
+    splits = scored.groupby("item")["split"].first()
+    labelled = scored.groupby("item").size()
+    for split in set(splits):
+        items = [i for i in splits.index[splits == split] if i in left_out]
+        stored, used = sum(left_out[i] for i in items), int(labelled[items].sum()) if items else 0
+        if stored > used:
+            text = f"{stored - used} of {stored} stored tiles unlabelled (boundary, excluded class): left out"
+            rows = (metrics["level"] == "tile") & (metrics["split"] == split)
+            metrics.loc[rows, "note"] = [
+                "; ".join(filter(None, [str(n or ""), text])) for n in metrics.loc[rows, "note"]
+            ]
+    return metrics

@@ -92,6 +92,8 @@ CROSS_SITE_COHORTS = [
     for c in EXTERNAL_COHORTS
     if config["cohorts"][c]["slides"] != config["cohorts"][c]["model"]
 ]
+# their models, each with its own test metrics as the in-site reference
+CROSS_SITE_MODELS = sorted({config["cohorts"][c]["model"] for c in CROSS_SITE_COHORTS})
 
 
 # tile encoders (config encoders): files, digests, field of view and licence checked before any job

@@ -51,5 +51,6 @@ rule audit:
         runtime=10,
     params:
         code=code_version("audit"),
+        blur_ratio=config["qc"]["blur_ratio"],
     script:
         "../../scripts/audit.py"

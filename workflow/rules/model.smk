@@ -123,6 +123,7 @@ rule regimes:
             "results/reports/regimes.tsv",
             caption="../report/regimes.rst",
             category="1. Study summary",
+            subcategory="3. Transfer-learning regimes",
         ),
     log:
         "results/logs/regimes.log",
@@ -216,7 +217,7 @@ rule tsne:
         tsne=report(
             "results/reports/{dataset}/tsne.png",
             caption="../report/tsne.rst",
-            category="Evaluation",
+            category="3. Evaluation",
             subcategory="{dataset}",
         ),
         embedding="results/reports/{dataset}/tsne.tsv",

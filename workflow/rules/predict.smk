@@ -18,14 +18,14 @@ rule predict:
         heatmap=report(
             "results/heatmaps/{slide}.jpg",
             caption="../report/heatmap.rst",
-            category="Heatmaps",
+            category="4. Heatmaps",
             subcategory=home_of,
             labels={"slide": "{slide}", "map": "tumor probability"},
         ),
         classmap=report(
             "results/classmaps/{slide}.jpg",
             caption="../report/classmap.rst",
-            category="Heatmaps",
+            category="4. Heatmaps",
             subcategory=home_of,
             labels={"slide": "{slide}", "map": "most probable class"},
         ),
@@ -62,11 +62,21 @@ rule predict_external:
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
         encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
         store="results/tiles/{slide}.zarr",
+        slide="results/slides/{slide}",
         annotations=annotation_files,
         checked="results/splits/{cohort}.leakage.json",
     output:
         tiles="results/cohorts/{cohort}/predictions/{slide}.tsv",
         scores="results/cohorts/{cohort}/predictions/{slide}.scores.json",
+        heatmap=report(
+            "results/cohorts/{cohort}/heatmaps/{slide}.jpg",
+            caption="../report/heatmap.rst",
+            category="4. Heatmaps",
+            subcategory="{cohort}",
+            labels={"slide": "{slide}", "map": "tumor probability"},
+        ),
+        classmap="results/cohorts/{cohort}/classmaps/{slide}.jpg",
+        qupath="results/cohorts/{cohort}/qupath/{slide}.geojson",
     log:
         "results/logs/predict_external/{cohort}/{slide}.log",
     wildcard_constraints:

@@ -7,11 +7,7 @@ rule evaluate:
         entries="results/entries/{name}.tsv",
         predictions=prediction_tables,
         scores=slide_scores,
-        history=lambda wildcards: (
-            [f"results/models/{wildcards.name}/history.tsv"]
-            if wildcards.name in DATASETS
-            else []
-        ),
+        history=lambda wildcards: f"{model_dir(wildcards)}/history.tsv",
     output:
         metrics="results/reports/{name}/metrics.tsv",
         per_item="results/reports/{name}/items.tsv",
@@ -20,19 +16,19 @@ rule evaluate:
         confusion=report(
             "results/reports/{name}/confusion.png",
             caption="../report/confusion.rst",
-            category="Evaluation",
+            category="3. Evaluation",
             subcategory="{name}",
         ),
         roc=report(
             "results/reports/{name}/roc.png",
             caption="../report/roc.rst",
-            category="Evaluation",
+            category="3. Evaluation",
             subcategory="{name}",
         ),
         curves=report(
             "results/reports/{name}/training_curves.png",
             caption="../report/curves.rst",
-            category="Evaluation",
+            category="3. Evaluation",
             subcategory="{name}",
         ),
     log:
@@ -64,7 +60,7 @@ rule crossval:
         roc=report(
             "results/crossval/{dataset}/roc.png",
             caption="../report/crossval.rst",
-            category="Evaluation",
+            category="3. Evaluation",
             subcategory="{dataset}",
         ),
     log:
@@ -93,12 +89,16 @@ rule cross_site:
         metrics=expand(
             "results/reports/{cohort}/metrics.tsv", cohort=CROSS_SITE_COHORTS
         ),
+        in_site=expand(
+            "results/reports/{dataset}/metrics.tsv", dataset=CROSS_SITE_MODELS
+        ),
     output:
         table="results/reports/cross_site.tsv",
         figure=report(
             "results/reports/cross_site.png",
             caption="../report/cross_site.rst",
             category="1. Study summary",
+            subcategory="2. Cross-site",
         ),
     log:
         "results/logs/cross_site.log",
@@ -111,6 +111,7 @@ rule cross_site:
     params:
         code=code_version("cross_site"),
         cohorts=cross_site_rows(),
+        models=CROSS_SITE_MODELS,
     script:
         "../../scripts/cross_site.py"
 
@@ -152,7 +153,7 @@ rule dataset_page:
         page=report(
             "results/reports/{name}/summary.html",
             caption="../report/dataset_page.rst",
-            category="Evaluation",
+            category="3. Evaluation",
             subcategory="{name}",
             labels={"page": "numbers"},
         ),
@@ -189,6 +190,7 @@ rule study_pages:
             "results/reports/study.html",
             caption="../report/study.rst",
             category="1. Study summary",
+            subcategory="1. Summary page",
         ),
         qc=report(
             "results/reports/qc.html",
@@ -198,7 +200,7 @@ rule study_pages:
         provenance=report(
             "results/reports/provenance.html",
             caption="../report/provenance.rst",
-            category="Provenance",
+            category="5. Provenance",
         ),
     log:
         "results/logs/study_pages.log",

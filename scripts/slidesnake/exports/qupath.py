@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,7 @@ def _tile_features(
     side: float,
     identity: str,
     classes: Sequence[str],
+    names: Mapping[str, str],
 ) -> Iterator[str]:
     """The tile features: squares of ``side`` level-0 pixels at corners ``xs``, ``ys``, classified.
 
@@ -56,7 +58,10 @@ def _tile_features(
     a test holds them equal), filled into a template per class, as a slide has tens of thousands.
     """
     colours = class_colours(classes)
-    classified = [json.dumps({"name": c, "color": list(colours[c])}, separators=(",", ":")) for c in classes]
+    classified = [
+        json.dumps({"name": names.get(c, c), "color": list(colours[c])}, separators=(",", ":"))
+        for c in classes
+    ]
     keys = [json.dumps(f"P({c})") for c in classes]
     best = probabilities.argmax(axis=1)  # empty for no tiles
     for y, x, row, b in zip(ys, xs, probabilities.tolist(), best.tolist(), strict=True):
@@ -104,6 +109,15 @@ def positive_regions(
     return regions
 
 
+def qupath_names(labels: Mapping[str, Any] | None) -> dict[str, str]:
+    """Class -> the QuPath class it is annotated as (the first of ``labels: annotation_classes`` mapping to
+    it), so exported objects carry QuPath's names (``Tumor``); none for a home without annotations."""
+    names: dict[str, str] = {}
+    for qupath_class, cls in ((labels or {}).get("annotation_classes") or {}).items():
+        names.setdefault(cls, qupath_class)
+    return names
+
+
 def write_qupath_geojson(
     tiles: pd.DataFrame,
     positive_map: np.ndarray,
@@ -115,6 +129,7 @@ def write_qupath_geojson(
     positive_class: str,
     threshold: float,
     mpp: tuple[float, float],
+    names: Mapping[str, str],
 ) -> int:
     """Write the QuPath GeoJSON of one slide; return the number of tile features.
 
@@ -138,6 +153,9 @@ def write_qupath_geojson(
         Probability a region's cells reach.
     mpp : tuple of float
         Level-0 microns per pixel (x, y), for region areas.
+    names : Mapping
+        Class -> the QuPath class it was annotated as (``Tumor`` for ``tumor`` under
+        ``annotation_classes: {Tumor: tumor}``), for the classifications; other classes keep their name.
 
     Returns
     -------
@@ -152,14 +170,20 @@ def write_qupath_geojson(
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write('{"type":"FeatureCollection","features":[\n')
         first = True
-        for line in _tile_features(ys, xs, probabilities, side=side, identity=slide_id, classes=classes):
+        tile_lines = _tile_features(
+            ys, xs, probabilities, side=side, identity=slide_id, classes=classes, names=names
+        )
+        for line in tile_lines:
             out.write(("" if first else ",\n") + line)
             first = False
         for n, (polygon, mean, cells) in enumerate(positive_regions(positive_map, geometry, threshold)):
             properties = {
                 "objectType": "annotation",
                 "name": f"{positive_class} region {n + 1}",
-                "classification": {"name": positive_class, "color": list(colours[positive_class])},
+                "classification": {
+                    "name": names.get(positive_class, positive_class),
+                    "color": list(colours[positive_class]),
+                },
                 "measurements": {
                     "Area um^2": round(float(polygon.area) * mpp[0] * mpp[1], 1),
                     f"Mean P({positive_class})": round(mean, 5),

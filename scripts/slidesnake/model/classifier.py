@@ -8,7 +8,7 @@ probe``, :mod:`slidesnake.model.probe`) takes its encoder's features: the encode
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,10 @@ import pandas as pd
 from ..entries import is_tiles
 from ..features.encoders import EncoderSpec
 from ..features.loading import Encoder, load_encoder
-from ..io import read_json
 from ..pixels import pixel_source
 from ..store.batches import tile_batches
 from ..store.tiles import TileStore
+from .card import ModelCard
 
 #: Tiles per batch of prediction and embedding.
 PREDICT_BATCH = 64
@@ -54,24 +54,25 @@ class TileClassifier:
         return self.encoder.embed(tiles)
 
 
-def probe_encoder(card: Mapping[str, Any]) -> tuple[EncoderSpec, str | None] | None:
-    """The encoder a model's ``config.json`` names (a probe's), and a ``dataset`` encoder's model file."""
-    recorded = card.get("encoder")
+def probe_encoder(card: ModelCard) -> tuple[EncoderSpec, str | None] | None:
+    """The encoder a model's card names (a probe's, or a pretrained classifier's file), and a ``dataset``
+    encoder's model file."""
+    recorded = card.encoder
     if not recorded:
         return None
     spec = EncoderSpec.from_config(recorded["name"], recorded["settings"])
     return spec, recorded.get("model_file")
 
 
-def load_classifier(model_path: str, card: Mapping[str, Any], *, threads: int) -> TileClassifier:
+def load_classifier(model_path: str, card: ModelCard, *, threads: int) -> TileClassifier:
     """Load a model and, for a probe, its encoder.
 
     Parameters
     ----------
     model_path : str
         The ``model.keras`` file.
-    card : Mapping
-        Its ``config.json``.
+    card : ModelCard
+        Its card (``config.json``).
     threads : int
         CPU threads of the encoder.
 
@@ -125,7 +126,7 @@ def probabilities(
     from .data import pipeline
     from .fit import predict_probabilities
 
-    classifier = load_classifier(model_path, read_json(model_json), threads=threads)
+    classifier = load_classifier(model_path, ModelCard.load(model_json), threads=threads)
     if is_tiles(entries) and entries["source"].nunique() == 1:  # one slide: read it shard by shard
         found = store_probabilities(classifier, TileStore(entries["source"].iloc[0]), entries)
     else:

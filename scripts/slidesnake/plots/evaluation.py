@@ -324,8 +324,25 @@ def cross_site_figure(table: pd.DataFrame, *, path: str) -> None:
             low, high = part[f"{metric}_ci_low"].to_numpy(float), part[f"{metric}_ci_high"].to_numpy(float)
             error = np.nan_to_num(np.abs(np.vstack([value - low, high - value])))
             ax.errorbar(value, y, xerr=error, fmt="o", capsize=3, label=stain)
-        ax.axvline(0.5, color="grey", lw=0.8, ls=":")
-        ax.set_xlim(0, 1.02)
+        reference = table.drop_duplicates(["model", "cohort"])
+        if f"in_site_{metric}" in reference and reference[f"in_site_{metric}"].notna().any():
+            ys = [pairs.index(pair) for pair in zip(reference["model"], reference["cohort"], strict=True)]
+            ax.scatter(
+                reference[f"in_site_{metric}"].to_numpy(float),
+                ys,
+                marker="|",
+                s=500,
+                color="black",
+                label="the model at its own site (test)",
+                zorder=3,
+            )
+        shown = pd.concat(
+            [table[c] for c in (metric, f"{metric}_ci_low", f"in_site_{metric}") if c in table]
+        ).astype(float)
+        low = float(np.nanmin(shown)) if shown.notna().any() else 0.0
+        ax.set_xlim(max(0.0, low - 0.05), 1.01)  # zoomed to what is shown: differences stay visible
+        if low < 0.55:
+            ax.axvline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_xlabel(f"{level}-level {label} (95% CI)")
     axes[0].set_yticks(range(len(pairs)), [f"model {m}\non {c}'s slides" for m, c in pairs])
     axes[0].invert_yaxis()

@@ -294,6 +294,7 @@ def _tiling_qc(
         "tiles_unreadable": int(written.attrs.get("unreadable_tiles", 0)),
         "unreadable_first": str(written.attrs.get("unreadable_first", "")),
         "blur_score": None if index.empty else round(float(index["sharpness"].median()), 3),
+        "blur_score_p25": None if index.empty else round(float(index["sharpness"].quantile(0.25)), 3),
         "compressor": settings.compressor,
         "resampling": written.attrs["resampling"],
         "store_mb": round(written.disk_bytes() / 1e6, 3),
@@ -316,12 +317,14 @@ AUDIT_INFO = (
 )
 
 
-def audit(*, slide_dirs: Sequence[str], out_tsv: str, label_dirs: Sequence[str] = ()) -> None:
+def audit(
+    *, slide_dirs: Sequence[str], out_tsv: str, blur_ratio: float, label_dirs: Sequence[str] = ()
+) -> None:
     """Rule ``audit``: one row per slide: its status (and why excluded), facts, tiling plan and QC numbers.
 
     A slide that rule ``label_tiles`` quarantined for its annotations (the quarantine table of its
     labels folder, one of ``label_dirs``) is ``excluded`` with that reason, unless ingest already
-    excluded it (then ingest's reason stands).
+    excluded it (then ingest's reason stands). Blur is flagged against the study (:func:`blur_flags`).
     """
     quarantined = read_quarantine(label_dirs)
     rows = []
@@ -338,10 +341,35 @@ def audit(*, slide_dirs: Sequence[str], out_tsv: str, label_dirs: Sequence[str] 
         if row["status"] == "ok" and row["slide_id"] in quarantined:
             row.update(status="excluded", reason=quarantined[row["slide_id"]])
         row["tissue_share"] = row.pop("mask_share", 0.0)
-        row["flags"] = ";".join(slide_flags(row))
-        row["excluded"] = row["status"] == "excluded"
         rows.append(row)
+    scores = [r["blur_score"] for r in rows if r["status"] == "ok" and r.get("blur_score") is not None]
+    study_blur = float(np.median(scores)) if scores else None
+    for row in rows:
+        row["flags"] = ";".join(slide_flags(row) + blur_flags(row, study_blur=study_blur, ratio=blur_ratio))
+        row["excluded"] = row["status"] == "excluded"
     write_table(pd.DataFrame(rows), out_tsv)
+
+
+#: What the blur score is, for flags and pages.
+BLUR_UNIT = "variance of the Laplacian at 1 um/px, x 1e4; higher is sharper"
+
+
+def blur_flags(row: Mapping[str, Any], *, study_blur: float | None, ratio: float) -> list[str]:
+    """Out of focus, whole or in part: the slide's blur score against the study's median slide."""
+    if row["status"] != "ok" or study_blur is None or row.get("blur_score") is None:
+        return []
+    floor = ratio * study_blur
+    if row["blur_score"] < floor:
+        return [
+            f"out of focus? blur score {row['blur_score']:.1f} under {ratio:g} x the study's median "
+            f"{study_blur:.1f} ({BLUR_UNIT})"
+        ]
+    if row.get("blur_score_p25") is not None and row["blur_score_p25"] < floor:
+        return [
+            f"a blurred region? a quarter of its tissue tiles score under {row['blur_score_p25']:.1f}, "
+            f"below {ratio:g} x the study's median {study_blur:.1f} ({BLUR_UNIT})"
+        ]
+    return []
 
 
 #: A tissue mask covering more of the slide than this is suspicious (a dark background, a bad threshold).

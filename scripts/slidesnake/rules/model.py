@@ -3,6 +3,7 @@ embed its features."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -11,9 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..cohorts import Geometry
 from ..entries import TILE_COLUMNS, is_tiles, read_entries
 from ..errors import ModelError
-from ..io import atomic_path, read_json, read_table, write_json, write_table
+from ..io import atomic_path, read_table, write_table
+from ..model.card import ModelCard
 from ..model.classifier import PREDICT_BATCH
 from ..pixels import pixel_source
 from ..settings import ModelSettings
@@ -114,10 +117,7 @@ def regimes(
     for row in models:
         entries = read_entries(row["entries_tsv"])
         test = entries[entries["split"] == "test"].reset_index(drop=True)
-        card = read_json(row["model_json"])
-        seconds = card.get("train_seconds")
-        if seconds is None and card.get("folds"):
-            seconds = sum(fold.get("train_seconds") or 0 for fold in card["folds"])
+        seconds = ModelCard.load(row["model_json"]).train_seconds
         found = {k: row[k] for k in ("dataset", "regime", "training")} | {"train_seconds": seconds}
         if test.empty:
             rows.append(found | {"n": 0, "note": "no labelled test entries"})
@@ -269,26 +269,25 @@ def _fit(
     with atomic_path(model_path) as tmp:
         keras_model.save(tmp)  # the temporary name keeps the .keras suffix Keras insists on
     write_table(history, history_tsv)
-    write_json(
-        {
-            "dataset": dataset,
-            "fold": fold,
-            "classes": list(classes),
-            "input_pixels": train_source.size,
-            "geometry": {"tile_size": train_source.size, "mpp": mpp},
-            "model": settings.to_dict(),
-            "encoder": dict(encoder) if settings.kind != "cnn" and encoder else None,
-            "init_model": init_model if settings.kind == "cnn" else None,
-            "train_items": len(train_entries),
-            "val_items": len(val_entries),
-            "train_seconds": round(time.perf_counter() - started, 1),
-            "slide_splits": _slide_splits(entries),
-            "class_weight": class_weight,
-            "stain_target": target.to_dict() if target else None,
-            "tensorflow": tf.__version__,
-        },
-        config_json,
-    )
+    ModelCard(
+        dataset=dataset,
+        fold=fold,
+        classes=tuple(classes),
+        input_pixels=train_source.size,
+        geometry=None if mpp is None else Geometry(float(mpp), train_source.size),
+        settings=settings.to_dict(),
+        encoder=dict(encoder) if settings.kind != "cnn" and encoder else None,
+        init_model=init_model if settings.kind == "cnn" else None,
+        slide_splits=_slide_splits(entries),
+        stain_target=target.to_dict() if target else None,
+        class_weight=class_weight,
+        train_items=len(train_entries),
+        val_items=len(val_entries),
+        train_seconds=round(time.perf_counter() - started, 1),
+        deploy=None,
+        folds=(),
+        tensorflow=tf.__version__,
+    ).write(config_json)
     return keras_model
 
 
@@ -322,27 +321,24 @@ def ensemble(
         combined.save(tmp)
     histories = [read_table(path).assign(fold=k) for k, path in enumerate(fold_histories)]
     write_table(pd.concat(histories, ignore_index=True), history_tsv)
-    configs = [read_json(path) for path in fold_configs]
-    write_json(
-        {
-            **configs[0],
-            "fold": None,
-            "deploy": "ensemble",
-            "folds": [
-                {
-                    "fold": k,
-                    "train_items": c["train_items"],
-                    "val_items": c["val_items"],
-                    "train_seconds": c.get("train_seconds"),
-                }
-                for k, c in enumerate(configs)
-            ],
-            "train_items": None,
-            "val_items": None,
-            "train_seconds": round(sum(c.get("train_seconds") or 0 for c in configs), 1),
-        },
-        config_json,
-    )
+    cards = [ModelCard.load(path) for path in fold_configs]
+    dataclasses.replace(
+        cards[0],
+        fold=None,
+        deploy="ensemble",
+        folds=tuple(
+            {
+                "fold": k,
+                "train_items": c.train_items,
+                "val_items": c.val_items,
+                "train_seconds": c.train_seconds,
+            }
+            for k, c in enumerate(cards)
+        ),
+        train_items=None,
+        val_items=None,
+        train_seconds=round(sum(c.train_seconds or 0 for c in cards), 1),
+    ).write(config_json)
     log.info("%s: ensemble of %d fold models", dataset, len(members))
 
 
@@ -383,7 +379,7 @@ def tsne(
     if len(entries) > TSNE_MAX_ENTRIES:
         entries = entries.sample(TSNE_MAX_ENTRIES, random_state=seed)
     entries = entries.reset_index(drop=True)
-    classifier = load_classifier(model_path, read_json(model_json), threads=threads)
+    classifier = load_classifier(model_path, ModelCard.load(model_json), threads=threads)
     extractor = feature_model(classifier.model)
     data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
     features = predict_probabilities(extractor, (classifier.inputs(batch.numpy()) for batch in data))

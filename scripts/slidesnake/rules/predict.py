@@ -16,13 +16,14 @@ from ..annotations import slide_tile_labels
 from ..entries import read_entries
 from ..errors import AnnotationError, SlideError
 from ..exports.overlay import write_overlay
-from ..exports.qupath import write_qupath_geojson
+from ..exports.qupath import qupath_names, write_qupath_geojson
 from ..io import read_json, write_json, write_table
-from ..metrics import agreement, slide_score
+from ..model.card import ModelCard
 from ..model.classifier import probabilities
 from ..pixels import store_entries
 from ..plots.slides import SlideView, class_map_figure, excluded_figure, figure_thumbnail, heatmap_figure
 from ..settings import LabelSettings, PredictionSettings
+from ..slide_scores import slide_scores
 from ..store.maps import MapGeometry, stitch, write_probability_map
 from ..store.tiles import TileStore
 from ..wsi.info import SlideInfo
@@ -30,18 +31,11 @@ from ..wsi.info import SlideInfo
 log = logging.getLogger(__name__)
 
 
-def _check_geometry(tiles: TileStore, model_config: Mapping[str, Any], tolerance: float) -> None:
+def _check_geometry(tiles: TileStore, card: ModelCard, tolerance: float) -> None:
     """Refuse a store whose tiles are not what the model was trained on."""
-    geometry = model_config["geometry"]
     plan = tiles.plan
-    same_size = plan.tile_size == geometry["tile_size"]
-    same_mpp = geometry["mpp"] is not None and abs(plan.tile_mpp / geometry["mpp"] - 1) <= tolerance
-    if not (same_size and same_mpp):
-        problem = (
-            f"geometry mismatch: the model of dataset {model_config['dataset']!r} takes "
-            f"{geometry['tile_size']} px tiles at {geometry['mpp']} um/px, but this slide's store holds "
-            f"{plan.tile_size} px tiles at {plan.tile_mpp:.4f} um/px; rerun its ingest job"
-        )
+    problem = card.geometry_problem(tile_size=plan.tile_size, tile_mpp=plan.tile_mpp, tolerance=tolerance)
+    if problem:
         raise SlideError(tiles.slide_id, tiles.path, problem)
 
 
@@ -59,7 +53,7 @@ def _predicted_tiles(
     if tiles_store.status == "excluded":
         log.warning("%s: excluded (%s): no tiles to predict", tiles_store.slide_id, tiles_store.reason)
     else:
-        _check_geometry(tiles_store, read_json(model_json), tolerance)
+        _check_geometry(tiles_store, ModelCard.load(model_json), tolerance)
     entries = store_entries(store, stride)
     scale = tiles_store.plan.level0_per_target
     tiles = entries[["item", "row", "col", "y", "x", "aligned"]].assign(
@@ -70,53 +64,6 @@ def _predicted_tiles(
         "%s: %d tiles predicted (%d aligned)", tiles_store.slide_id, len(tiles), int(tiles["aligned"].sum())
     )
     return tiles, tiles_store
-
-
-def _scores(
-    tiles: pd.DataFrame,
-    tiles_store: TileStore,
-    *,
-    model: str,
-    positive_class: str,
-    settings: PredictionSettings,
-    labels: pd.DataFrame | None,
-) -> dict:
-    """Slide scores, and with the slide's tile labels its label and the agreement of its map with them."""
-    aligned = tiles[tiles["aligned"]]
-    p = aligned[f"p_{positive_class}"].to_numpy(float)
-    plan = tiles_store.plan
-    tile_mm2 = (plan.tile_size * plan.tile_mpp / 1000) ** 2
-    called = p >= settings.threshold
-    scores = {
-        "slide_id": tiles_store.slide_id,
-        "status": tiles_store.status,
-        "reason": tiles_store.reason,
-        "model": model,
-        "positive_class": positive_class,
-        "tiles": len(aligned),
-        "score": round(slide_score(p, settings.slide_score), 5) if len(p) else None,
-        "slide_score": settings.slide_score,
-        "threshold": settings.threshold,
-        "mean_probability": round(float(p.mean()), 5) if len(p) else None,
-        "max_probability": round(float(p.max()), 5) if len(p) else None,
-        "positive_fraction": round(float(called.mean()), 5) if len(p) else None,
-        "positive_area_mm2": round(float(called.sum()) * tile_mm2, 4),
-        "label_positive": None,
-        "dice": None,
-        "iou": None,
-    }
-    if labels is None:
-        return scores
-    scores["label_positive"] = bool((labels["label"] == positive_class).any())
-    fraction = f"fraction_{positive_class}"
-    if fraction in labels:
-        joined = aligned.merge(labels[["y", "x", fraction]], on=["y", "x"], how="left")
-        dice, iou = agreement(
-            joined[f"p_{positive_class}"] >= settings.threshold, joined[fraction].fillna(0.0)
-        )
-        scores["dice"] = None if np.isnan(dice) else round(dice, 4)
-        scores["iou"] = None if np.isnan(iou) else round(iou, 4)
-    return scores
 
 
 def _outlines(
@@ -174,7 +121,64 @@ def _slide_labels(
 
 def _split_of(model_json: str, slide_id: str) -> str:
     """The split a slide was in when its model was trained (``external``: a slide it never saw)."""
-    return str(read_json(model_json).get("slide_splits", {}).get(slide_id, "external"))
+    return ModelCard.load(model_json).split_of(slide_id)
+
+
+def _figures_and_geojson(
+    tiles: pd.DataFrame,
+    tiles_store: TileStore,
+    *,
+    grid: np.ndarray,
+    geometry: MapGeometry,
+    classes: Sequence[str],
+    positive_class: str,
+    settings: PredictionSettings,
+    scores: Mapping[str, Any],
+    regions: Sequence[tuple[str, Any]],
+    labels: Mapping[str, Any] | None,
+    info_json: str,
+    thumbnail: Image.Image,
+    heading: str,
+    heatmap_jpg: str,
+    classmap_jpg: str,
+    qupath_geojson: str,
+) -> SlideInfo:
+    """A predicted slide's heatmap and class map (its positive-class annotations outlined) and its QuPath
+    GeoJSON; the slide's facts are returned for what else is drawn on them."""
+    info = SlideInfo.from_dict(read_json(info_json))
+    slide = tiles_store.slide_id
+    view = SlideView(
+        thumbnail=thumbnail,
+        width_um=info.width * info.mpp_x,
+        height_um=info.height * info.mpp_y,
+        map_pixel_um=geometry.cell_um,
+        outlines=_outlines(regions, labels, positive_class, (info.mpp_x, info.mpp_y)),
+    )
+    positive = grid[..., list(classes).index(positive_class)]
+    if tiles_store.status == "excluded":
+        for path in (heatmap_jpg, classmap_jpg):
+            excluded_figure(view.thumbnail, title=f"{slide}: excluded", reason=tiles_store.reason, path=path)
+    else:
+        score = f"score {scores['score']:.2f} ({settings.slide_score} of P({positive_class}))"
+        heatmap_figure(
+            view, positive, positive_class=positive_class, title=f"{heading}: {score}", path=heatmap_jpg
+        )
+        class_map_figure(
+            view, grid, classes=classes, title=f"{heading}: most probable class", path=classmap_jpg
+        )
+    write_qupath_geojson(
+        tiles,
+        positive,
+        qupath_geojson,
+        slide_id=slide,
+        geometry=geometry,
+        classes=classes,
+        positive_class=positive_class,
+        threshold=settings.threshold,
+        mpp=(info.mpp_x, info.mpp_y),
+        names=qupath_names(labels),
+    )
+    return info
 
 
 def predict(
@@ -231,7 +235,7 @@ def predict(
     write_probability_map(grid, map_store, slide_id=slide, geometry=geometry, classes=classes)
     positive = grid[..., list(classes).index(positive_class)]
     slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
-    scores = _scores(
+    scores = slide_scores(
         tiles,
         tiles_store,
         model=model,
@@ -240,42 +244,25 @@ def predict(
         labels=slide_labels,
     )
     write_json(scores, scores_json)
-    info = SlideInfo.from_dict(read_json(info_json))
-    view = SlideView(
-        thumbnail=thumbnail.result(),
-        width_um=info.width * info.mpp_x,
-        height_um=info.height * info.mpp_y,
-        map_pixel_um=geometry.cell_um,
-        outlines=_outlines(regions, labels, positive_class, (info.mpp_x, info.mpp_y)),
-    )
-    split = _split_of(model_json, slide)
-    if tiles_store.status == "excluded":
-        for path in (heatmap_jpg, classmap_jpg):
-            excluded_figure(view.thumbnail, title=f"{slide}: excluded", reason=tiles_store.reason, path=path)
-    else:
-        score = f"score {scores['score']:.2f} ({settings.slide_score} of P({positive_class}))"
-        heatmap_figure(
-            view,
-            positive,
-            positive_class=positive_class,
-            title=f"{slide} ({split}): {score}",
-            path=heatmap_jpg,
-        )
-        class_map_figure(
-            view, grid, classes=classes, title=f"{slide} ({split}): most probable class", path=classmap_jpg
-        )
-    mpp = (info.mpp_x, info.mpp_y)
-    write_qupath_geojson(
+    info = _figures_and_geojson(
         tiles,
-        positive,
-        qupath_geojson,
-        slide_id=slide,
+        tiles_store,
+        grid=grid,
         geometry=geometry,
         classes=classes,
         positive_class=positive_class,
-        threshold=settings.threshold,
-        mpp=mpp,
+        settings=settings,
+        scores=scores,
+        regions=regions,
+        labels=labels,
+        info_json=info_json,
+        thumbnail=thumbnail.result(),
+        heading=f"{slide} ({_split_of(model_json, slide)})",
+        heatmap_jpg=heatmap_jpg,
+        classmap_jpg=classmap_jpg,
+        qupath_geojson=qupath_geojson,
     )
+    mpp = (info.mpp_x, info.mpp_y)
     write_overlay(
         positive,
         overlay_tif,
@@ -302,32 +289,56 @@ def predict_external(
     tolerance: float,
     tiles_tsv: str,
     scores_json: str,
+    cohort: str,
+    info_json: str,
+    thumbnail_png: str,
+    heatmap_jpg: str,
+    classmap_jpg: str,
+    qupath_geojson: str,
     threads: int,
 ) -> None:
-    """Rule ``predict_external``: a slide of another dataset through a cohort's model; tiles and scores."""
+    """Rule ``predict_external``: a slide of another dataset through a cohort's model: tiles, scores, and
+    its heatmap, class map and QuPath GeoJSON under the cohort's folder (how the model sees another site)."""
     from ..model.fit import set_threads
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
-    tiles, tiles_store = _predicted_tiles(
-        model_path=model_path,
-        model_json=model_json,
-        store=store,
-        classes=classes,
-        stride=None,
-        tolerance=tolerance,
-        threads=threads,
-    )
+    with ThreadPoolExecutor(1) as background:  # the figures' thumbnail is made while the model runs
+        thumbnail = background.submit(lambda: figure_thumbnail(Image.open(thumbnail_png)))
+        tiles, tiles_store = _predicted_tiles(
+            model_path=model_path,
+            model_json=model_json,
+            store=store,
+            classes=classes,
+            stride=None,
+            tolerance=tolerance,
+            threads=threads,
+        )
     write_table(tiles, tiles_tsv)
-    scores = _scores(
-        tiles,
-        tiles_store,
-        model=model,
-        positive_class=positive_class,
-        settings=settings,
-        labels=_slide_labels(tiles_store, labels, annotation_files, slide_label)[0],
+    slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
+    scores = slide_scores(
+        tiles, tiles_store, model=model, positive_class=positive_class, settings=settings, labels=slide_labels
     )
     write_json(scores, scores_json)
+    geometry = MapGeometry(cell=tiles_store.plan.tile_size, plan=tiles_store.plan)
+    _figures_and_geojson(
+        tiles,
+        tiles_store,
+        grid=stitch(tiles, geometry, [f"p_{c}" for c in classes]),
+        geometry=geometry,
+        classes=classes,
+        positive_class=positive_class,
+        settings=settings,
+        scores=scores,
+        regions=regions,
+        labels=labels,
+        info_json=info_json,
+        thumbnail=thumbnail.result(),
+        heading=f"{tiles_store.slide_id} (cohort {cohort}, model {model})",
+        heatmap_jpg=heatmap_jpg,
+        classmap_jpg=classmap_jpg,
+        qupath_geojson=qupath_geojson,
+    )
 
 
 def predict_patches(

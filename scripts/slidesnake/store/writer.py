@@ -260,7 +260,7 @@ def write_tile_store(
                             continue
                         writer.append(row % SHARD_TILES, col % SHARD_TILES, encode(block[i]))
                         hashes.append(pixel_hash(block[i]))
-                    scores = sharpness(block).tolist()
+                    scores = sharpness(block, tile_mpp=plan.tile_mpp).tolist()
                     measured += zip(block_rows.tolist(), block_cols.tolist(), scores, hashes, strict=True)
             finally:
                 writer.close()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .intervals import interval_text, method_summary
-from .metrics import METRICS
+from ..intervals import interval_text, method_summary
+from ..metrics import METRICS
 
 STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; font-size: 14px; margin: 1.2em; color: #222; }
@@ -34,13 +34,26 @@ th { background: #f2f2f2; } td.text, th.text { text-align: left; }
 """
 
 
-def page(title: str, sections: Iterable[str]) -> str:
-    """A whole HTML document: a title and its sections."""
+def page(title: str, sections: Iterable[str], links: Mapping[str, str] | None = None) -> str:
+    """A whole HTML document: a line of links to the other pages (text -> relative address), a title
+    and its sections."""
     body = "\n".join(sections)
+    nav = " | ".join(
+        f"<a href='{html.escape(href)}'>{html.escape(text)}</a>" for text, href in (links or {}).items()
+    )
+    nav = f"<p class='note'>{nav}</p>\n" if nav else ""
     return (
         f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"<style>{STYLE}</style></head><body>{nav}<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     )
+
+
+#: Links of a dataset's or cohort's page (``results/reports/<name>/summary.html``) to the study's pages.
+STUDY_LINKS = {
+    "study summary": "../study.html",
+    "quality control": "../qc.html",
+    "provenance": "../provenance.html",
+}
 
 
 def heading(text: str) -> str:
@@ -144,7 +157,7 @@ def qc_cells(rows: pd.DataFrame, thumbnails: Sequence[Image.Image]) -> str:
         lines = [
             f"<b>{html.escape(str(row.slide_id))}</b> ({html.escape(str(row.dataset))})",
             f"tiles kept {row.tiles_kept} of {row.tiles_total}",
-            f"tissue {row.tissue_area_mm2:.2f} mm2, blur score {row.blur_score}",
+            f"tissue {row.tissue_area_mm2:.2f} mm2, blur {row.blur_score} (1 um/px; higher: sharper)",
             f"{row.mpp_x:.3f} um/px ({html.escape(str(row.mpp_source))}), {html.escape(str(row.reader))}",
         ]
         if flags:
