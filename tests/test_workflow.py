@@ -249,7 +249,7 @@ def test_rerun_has_nothing_to_do(study_run):
         ),
         (
             "wsi/backends/openslide.py",
-            "results/tiles/",
+            "results/slides/",  # ingest's outputs (its tile stores are listed before the edit too)
             ("results/models/", "results/predictions/", "results/reports/", "results/maps/"),
         ),
     ],
