@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoder_models import small_cnn_files
-from workflow_runs import make_workdir, snakemake
+from workflow_runs import make_workdir, small_demo_sheet, snakemake
 
 from conftest import ROOT
-from slidesnake.demo import demo_sheet, write_demo_slide
 from slidesnake.features.store import FeatureStore
 from slidesnake.store import TileStore
 
@@ -75,16 +74,12 @@ def _dataset():
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("features")
-    demo = demo_sheet(folder)
-    demo = demo[demo["dataset"] == "site_a"].copy()
-    for row in demo.itertuples():
-        write_demo_slide(row.path, row.annotations, row.slide_id, "site_a", small=True)
-    demo.to_csv(folder / "slides.tsv", sep="\t", index=False)
+    sheet = small_demo_sheet(folder, ("site_a",))
     workdir = folder / "run"
     (workdir / "models").mkdir(parents=True)
     models = small_cnn_files(workdir / "models")
     config = {"datasets": {"site_a": _dataset()}, "cohorts": {}, "encoders": _encoders(models)}
-    make_workdir(workdir, folder / "slides.tsv", **config)
+    make_workdir(workdir, sheet, **config)
     return workdir, models
 
 

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoder_models import small_cnn_files
-from workflow_runs import make_workdir, snakemake
+from workflow_runs import make_workdir, small_demo_sheet, snakemake
 
-from slidesnake.demo import demo_sheet, write_demo_slide
 from slidesnake.features.store import FeatureStore
 
 pytestmark = [
@@ -77,14 +76,11 @@ def _config(models):
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("probe")
-    demo = demo_sheet(folder)
-    for row in demo.itertuples():
-        write_demo_slide(row.path, row.annotations, row.slide_id, row.dataset, small=True)
-    demo.to_csv(folder / "slides.tsv", sep="\t", index=False)
+    sheet = small_demo_sheet(folder)
     workdir = folder / "run"
     (workdir / "models").mkdir(parents=True)
     models = small_cnn_files(workdir / "models")
-    make_workdir(workdir, folder / "slides.tsv", **_config(models))
+    make_workdir(workdir, sheet, **_config(models))
     return workdir, models
 
 

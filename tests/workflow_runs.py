@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT
+from slidesnake.demo import demo_sheet, write_demo_slide
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 #: A safety net only: a whole study takes minutes, longer on a slow CI machine running two test
@@ -39,3 +40,13 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     """``snakemake`` on the study folder ``workdir`` (the repository's workflow), its output captured."""
     command = [*SNAKEMAKE, "-s", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+def small_demo_sheet(folder: Path, datasets: tuple[str, ...] = ("site_a", "site_b")) -> Path:
+    """The small demo slides of ``datasets`` written into ``folder``, and their sheet (``slides.tsv``)."""
+    demo = demo_sheet(folder)
+    demo = demo[demo["dataset"].isin(datasets)]
+    for row in demo.itertuples():
+        write_demo_slide(row.path, row.annotations, row.slide_id, row.dataset, small=True)
+    demo.to_csv(folder / "slides.tsv", sep="\t", index=False)
+    return folder / "slides.tsv"

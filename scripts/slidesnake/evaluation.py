@@ -16,12 +16,14 @@ from .settings import EvaluationSettings
 ITEM_COLUMNS = ("entries", "share_labelled_positive", "share_called_positive", "mean_probability")
 
 
-def scored_entries(entries_tsv: str, prediction_tsvs: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
+def read_predictions(prediction_tsvs: Sequence[str]) -> pd.DataFrame:
+    """The prediction tables of a dataset's or cohort's slides (or its images), as one table."""
+    return pd.concat([read_table(path, keep_default_na=False) for path in prediction_tsvs], ignore_index=True)
+
+
+def scored_entries(entries_tsv: str, predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     """The labelled entries with their class probabilities and the most probable class (``predicted``)."""
     entries = read_entries(entries_tsv)
-    predictions = pd.concat(
-        [read_table(path, keep_default_na=False) for path in prediction_tsvs], ignore_index=True
-    )
     keys = entry_keys(entries)
     columns = [f"p_{c}" for c in classes]
     scored = entries.merge(predictions[[*keys, *columns]], on=keys, validate="one_to_one")
@@ -120,27 +122,24 @@ def evaluation_tables(
 
 
 def with_left_out_note(
-    metrics: pd.DataFrame, scored: pd.DataFrame, prediction_tsvs: Sequence[str]
+    metrics: pd.DataFrame, scored: pd.DataFrame, predictions: pd.DataFrame
 ) -> pd.DataFrame:
     """Say in the tile rows' note how many of the slides' stored tiles have no label and are left out
     (boundary tiles no class covers enough of, tiles of excluded or unmapped classes)."""
-    if "row" not in scored or metrics.empty:  # images: every entry is labelled
+    if "aligned" not in predictions or metrics.empty:  # images: every entry is labelled
         return metrics
-    left_out = {}
-    for path in prediction_tsvs:
-        tiles = read_table(path, keep_default_na=False, usecols=["item", "aligned"])
-        aligned = tiles[tiles["aligned"].astype(str).isin(["True", "true", "1"])]
-        if len(aligned):
-            left_out[str(aligned["item"].iloc[0])] = len(aligned)
+    stored_tiles = predictions[predictions["aligned"].astype(str) == "True"]
+    stored = stored_tiles.groupby(stored_tiles["item"].astype(str)).size()
     splits = scored.groupby("item")["split"].first()
     labelled = scored.groupby("item").size()
     for split in set(splits):
-        items = [i for i in splits.index[splits == split] if i in left_out]
-        stored, used = sum(left_out[i] for i in items), int(labelled[items].sum()) if items else 0
-        if stored > used:
-            text = f"{stored - used} of {stored} stored tiles unlabelled (boundary, excluded class): left out"
+        items = [i for i in splits.index[splits == split] if i in stored.index]
+        total, used = int(stored[items].sum()), int(labelled[items].sum())
+        if total > used:
+            text = f"{total - used} of {total} stored tiles unlabelled (boundary, excluded class): left out"
             rows = (metrics["level"] == "tile") & (metrics["split"] == split)
             metrics.loc[rows, "note"] = [
-                "; ".join(filter(None, [str(n or ""), text])) for n in metrics.loc[rows, "note"]
+                "; ".join(filter(None, [n if isinstance(n, str) else "", text]))
+                for n in metrics.loc[rows, "note"]
             ]
     return metrics

@@ -78,11 +78,6 @@ class ModelCard:
     folds: tuple[Mapping[str, Any], ...]
     tensorflow: str
 
-    @property
-    def kind(self) -> str:
-        """``cnn``, ``probe`` or ``pretrained`` (cards of earlier versions: ``cnn``)."""
-        return str(self.settings.get("kind", "cnn"))
-
     def split_of(self, slide_id: str) -> str:
         """The split of a slide in the model's training data; ``external`` for a slide it never saw."""
         return str(self.slide_splits.get(slide_id, "external"))

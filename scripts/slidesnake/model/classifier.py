@@ -95,7 +95,7 @@ def load_classifier(model_path: str, card: ModelCard, *, threads: int) -> TileCl
 
 def probabilities(
     model_path: str,
-    model_json: str,
+    card: ModelCard,
     entries: pd.DataFrame,
     classes: Sequence[str],
     image_size: int | None,
@@ -105,8 +105,10 @@ def probabilities(
 
     Parameters
     ----------
-    model_path, model_json : str
-        The model file and its ``config.json``.
+    model_path : str
+        The model file.
+    card : ModelCard
+        Its card (``config.json``).
     entries : pandas.DataFrame
         Tiles of stores, or images (:func:`slidesnake.entries.pixel_source`).
     classes : sequence of str
@@ -126,7 +128,7 @@ def probabilities(
     from .data import pipeline
     from .fit import predict_probabilities
 
-    classifier = load_classifier(model_path, ModelCard.load(model_json), threads=threads)
+    classifier = load_classifier(model_path, card, threads=threads)
     if is_tiles(entries) and entries["source"].nunique() == 1:  # one slide: read it shard by shard
         found = store_probabilities(classifier, TileStore(entries["source"].iloc[0]), entries)
     else:

@@ -131,7 +131,7 @@ def qc_summary(audit: pd.DataFrame) -> str:
             + ", ".join(f"{s}: {f}" for s, f in zip(flagged["slide_id"], flagged["flags"], strict=True))
             + ")"
         )
-    return line + ". Every slide's thumbnail, mask and numbers: the quality-control page."
+    return line + "."
 
 
 def summary_sections(
@@ -150,7 +150,10 @@ def summary_sections(
         table(headline(performance, cohorts)),
         paragraph(HEADLINE_NOTE, "note"),
         heading("Slides"),
-        paragraph(qc_summary(audit), "warning" if len(audit) and (audit["flags"] != "").any() else ""),
+        paragraph(
+            qc_summary(audit) + " Every slide's thumbnail, mask and numbers: the quality-control page.",
+            "warning" if len(audit) and (audit["flags"] != "").any() else "",
+        ),
     ]
     excluded = audit[audit["status"] == "excluded"] if len(audit) else audit
     if len(excluded):
@@ -205,11 +208,7 @@ def qc_sections(audit: pd.DataFrame, images: Sequence[Image.Image], homes: Mappi
         return [paragraph(qc_summary(audit))]
     readers = audit["reader"].value_counts().to_dict()
     sections = [
-        paragraph(
-            qc_summary(audit).removesuffix(
-                " Every slide's thumbnail, mask and numbers: the quality-control page."
-            )
-        ),
+        paragraph(qc_summary(audit)),
         paragraph(
             "Read with "
             + ", ".join(f"{n} by {reader}" for reader, n in readers.items())

@@ -117,13 +117,13 @@ def regimes(
     for row in models:
         entries = read_entries(row["entries_tsv"])
         test = entries[entries["split"] == "test"].reset_index(drop=True)
-        seconds = ModelCard.load(row["model_json"]).train_seconds
-        found = {k: row[k] for k in ("dataset", "regime", "training")} | {"train_seconds": seconds}
+        card = ModelCard.load(row["model_json"])
+        found = {k: row[k] for k in ("dataset", "regime", "training")} | {"train_seconds": card.train_seconds}
         if test.empty:
             rows.append(found | {"n": 0, "note": "no labelled test entries"})
             continue
         classes, positive = row["classes"], row["positive_class"]
-        p = probabilities(row["model_path"], row["model_json"], test, classes, row["image_size"], threads)
+        p = probabilities(row["model_path"], card, test, classes, row["image_size"], threads)
         scored = test.join(p).assign(called=np.asarray(classes)[p.to_numpy().argmax(axis=1)])
         metrics = level_metrics(
             scored,

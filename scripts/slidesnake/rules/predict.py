@@ -42,7 +42,7 @@ def _check_geometry(tiles: TileStore, card: ModelCard, tolerance: float) -> None
 def _predicted_tiles(
     *,
     model_path: str,
-    model_json: str,
+    card: ModelCard,
     store: str,
     classes: Sequence[str],
     stride: int | None,
@@ -53,17 +53,59 @@ def _predicted_tiles(
     if tiles_store.status == "excluded":
         log.warning("%s: excluded (%s): no tiles to predict", tiles_store.slide_id, tiles_store.reason)
     else:
-        _check_geometry(tiles_store, ModelCard.load(model_json), tolerance)
+        _check_geometry(tiles_store, card, tolerance)
     entries = store_entries(store, stride)
     scale = tiles_store.plan.level0_per_target
     tiles = entries[["item", "row", "col", "y", "x", "aligned"]].assign(
         x0=(entries["x"] * scale).round(2), y0=(entries["y"] * scale).round(2)
     )
-    tiles = tiles.join(probabilities(model_path, model_json, entries, classes, None, threads))
+    tiles = tiles.join(probabilities(model_path, card, entries, classes, None, threads))
     log.info(
         "%s: %d tiles predicted (%d aligned)", tiles_store.slide_id, len(tiles), int(tiles["aligned"].sum())
     )
     return tiles, tiles_store
+
+
+def _scored_slide(
+    *,
+    model_path: str,
+    card: ModelCard,
+    store: str,
+    thumbnail_png: str,
+    annotation_files: Sequence[str],
+    labels: Mapping[str, Any] | None,
+    slide_label: str | None,
+    model: str,
+    classes: Sequence[str],
+    positive_class: str,
+    settings: PredictionSettings,
+    stride: int | None,
+    tolerance: float,
+    tiles_tsv: str,
+    scores_json: str,
+    threads: int,
+) -> tuple[pd.DataFrame, TileStore, dict, list, Image.Image]:
+    """A slide through its model, its tile table and scores written (the steps predict and predict_external
+    share); returns the tiles, the tile store, the scores, the annotation regions and the figures' thumbnail.
+    """
+    with ThreadPoolExecutor(1) as background:  # the figures' thumbnail is made while the model runs
+        thumbnail = background.submit(lambda: figure_thumbnail(Image.open(thumbnail_png)))
+        tiles, tiles_store = _predicted_tiles(
+            model_path=model_path,
+            card=card,
+            store=store,
+            classes=classes,
+            stride=stride,
+            tolerance=tolerance,
+            threads=threads,
+        )
+    write_table(tiles, tiles_tsv)
+    slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
+    scores = slide_scores(
+        tiles, tiles_store, model=model, positive_class=positive_class, settings=settings, labels=slide_labels
+    )
+    write_json(scores, scores_json)
+    return tiles, tiles_store, scores, regions, thumbnail.result()
 
 
 def _outlines(
@@ -117,11 +159,6 @@ def _slide_labels(
         )
         return None, regions
     return table, regions
-
-
-def _split_of(model_json: str, slide_id: str) -> str:
-    """The split a slide was in when its model was trained (``external``: a slide it never saw)."""
-    return ModelCard.load(model_json).split_of(slide_id)
 
 
 def _figures_and_geojson(
@@ -216,34 +253,31 @@ def predict(
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
-    with ThreadPoolExecutor(1) as background:  # the figures' thumbnail is made while the model runs
-        thumbnail = background.submit(lambda: figure_thumbnail(Image.open(thumbnail_png)))
-        tiles, tiles_store = _predicted_tiles(
-            model_path=model_path,
-            model_json=model_json,
-            store=store,
-            classes=classes,
-            stride=settings.stride,
-            tolerance=tolerance,
-            threads=threads,
-        )
-    write_table(tiles, tiles_tsv)
+    card = ModelCard.load(model_json)
+    tiles, tiles_store, scores, regions, thumbnail = _scored_slide(
+        model_path=model_path,
+        card=card,
+        store=store,
+        thumbnail_png=thumbnail_png,
+        annotation_files=annotation_files,
+        labels=labels,
+        slide_label=slide_label,
+        model=model,
+        classes=classes,
+        positive_class=positive_class,
+        settings=settings,
+        stride=settings.stride,
+        tolerance=tolerance,
+        tiles_tsv=tiles_tsv,
+        scores_json=scores_json,
+        threads=threads,
+    )
     plan = tiles_store.plan
     geometry = MapGeometry(cell=settings.stride or plan.tile_size, plan=plan)
     grid = stitch(tiles, geometry, [f"p_{c}" for c in classes])
     slide = tiles_store.slide_id
     write_probability_map(grid, map_store, slide_id=slide, geometry=geometry, classes=classes)
     positive = grid[..., list(classes).index(positive_class)]
-    slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
-    scores = slide_scores(
-        tiles,
-        tiles_store,
-        model=model,
-        positive_class=positive_class,
-        settings=settings,
-        labels=slide_labels,
-    )
-    write_json(scores, scores_json)
     info = _figures_and_geojson(
         tiles,
         tiles_store,
@@ -256,8 +290,8 @@ def predict(
         regions=regions,
         labels=labels,
         info_json=info_json,
-        thumbnail=thumbnail.result(),
-        heading=f"{slide} ({_split_of(model_json, slide)})",
+        thumbnail=thumbnail,
+        heading=f"{slide} ({card.split_of(slide)})",
         heatmap_jpg=heatmap_jpg,
         classmap_jpg=classmap_jpg,
         qupath_geojson=qupath_geojson,
@@ -303,23 +337,24 @@ def predict_external(
 
     set_threads(threads)
     settings = PredictionSettings.from_config(prediction, where="prediction")
-    with ThreadPoolExecutor(1) as background:  # the figures' thumbnail is made while the model runs
-        thumbnail = background.submit(lambda: figure_thumbnail(Image.open(thumbnail_png)))
-        tiles, tiles_store = _predicted_tiles(
-            model_path=model_path,
-            model_json=model_json,
-            store=store,
-            classes=classes,
-            stride=None,
-            tolerance=tolerance,
-            threads=threads,
-        )
-    write_table(tiles, tiles_tsv)
-    slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
-    scores = slide_scores(
-        tiles, tiles_store, model=model, positive_class=positive_class, settings=settings, labels=slide_labels
+    tiles, tiles_store, scores, regions, thumbnail = _scored_slide(
+        model_path=model_path,
+        card=ModelCard.load(model_json),
+        store=store,
+        thumbnail_png=thumbnail_png,
+        annotation_files=annotation_files,
+        labels=labels,
+        slide_label=slide_label,
+        model=model,
+        classes=classes,
+        positive_class=positive_class,
+        settings=settings,
+        stride=None,
+        tolerance=tolerance,
+        tiles_tsv=tiles_tsv,
+        scores_json=scores_json,
+        threads=threads,
     )
-    write_json(scores, scores_json)
     geometry = MapGeometry(cell=tiles_store.plan.tile_size, plan=tiles_store.plan)
     _figures_and_geojson(
         tiles,
@@ -333,7 +368,7 @@ def predict_external(
         regions=regions,
         labels=labels,
         info_json=info_json,
-        thumbnail=thumbnail.result(),
+        thumbnail=thumbnail,
         heading=f"{tiles_store.slide_id} (cohort {cohort}, model {model})",
         heatmap_jpg=heatmap_jpg,
         classmap_jpg=classmap_jpg,
@@ -357,6 +392,6 @@ def predict_patches(
     set_threads(threads)
     entries = read_entries(entries_tsv)
     table = entries[["item", "patient_id", "label", "split"]].join(
-        probabilities(model_path, model_json, entries, classes, image_size, threads)
+        probabilities(model_path, ModelCard.load(model_json), entries, classes, image_size, threads)
     )
     write_table(table, out_tsv)

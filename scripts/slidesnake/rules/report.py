@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 
 from ..entries import unit
-from ..evaluation import evaluation_tables, read_slide_scores, scored_entries, with_left_out_note
+from ..evaluation import (
+    evaluation_tables,
+    read_predictions,
+    read_slide_scores,
+    scored_entries,
+    with_left_out_note,
+)
 from ..intervals import interval_text
 from ..io import atomic_path, read_json, read_table, write_table
 from ..metrics import class_aucs, confusion_table
@@ -50,7 +56,8 @@ def evaluate(
     level takes each patient's highest score. CIs resample patients.
     """
     settings = EvaluationSettings.from_config(evaluation, where="evaluation")
-    scored = scored_entries(entries_tsv, prediction_tsvs, classes)
+    predictions = read_predictions(prediction_tsvs)
+    scored = scored_entries(entries_tsv, predictions, classes)
     metrics, items = evaluation_tables(
         scored,
         read_slide_scores(score_jsons) if score_jsons else None,
@@ -60,7 +67,7 @@ def evaluate(
         settings=settings,
     )
     metrics.insert(0, "dataset", name)
-    metrics = with_left_out_note(metrics, scored, prediction_tsvs)
+    metrics = with_left_out_note(metrics, scored, predictions)
     write_table(metrics, metrics_tsv)
     write_table(items, items_tsv)
     write_table(class_aucs(scored, classes, resamples=settings.bootstrap, seed=settings.seed), class_auc_tsv)
