@@ -8,6 +8,7 @@ run(
     audit,
     slide_dirs=snakemake.input.slides,
     out_tsv=snakemake.output.table,
-    blur_ratio=snakemake.params.blur_ratio,
+    qc=snakemake.params.qc,
+    datasets=snakemake.params.datasets,
     label_dirs=snakemake.input.get("labels", []),
 )

@@ -49,7 +49,7 @@ BAD_ANNOTATIONS = {
 
 def _sheet(folder):
     """Site_a's six demo slides and the four bad ones, each bad one its own patient."""
-    demo = demo_sheet(folder)
+    demo = demo_sheet(folder, small=True)
     demo = demo[demo["dataset"] == "site_a"].copy()
     for row in demo.itertuples():
         write_demo_slide(row.path, row.annotations, row.slide_id, "site_a", small=True)

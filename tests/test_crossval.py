@@ -26,7 +26,7 @@ SPLITS = {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}, "folds": FOLDS
 
 
 def _sheet(folder, sites=None):
-    demo = demo_sheet(folder)
+    demo = demo_sheet(folder, small=True)
     demo = demo[demo["dataset"] == "site_a"].copy()
     for row in demo.itertuples():
         write_demo_slide(row.path, row.annotations, row.slide_id, "site_a", small=True)

@@ -192,7 +192,7 @@ def test_repeated_sigterms_during_ingest_leave_nothing_half_written(tmp_path, bi
 def predicted(tmp_path_factory):
     """Site_a's six small demo slides trained on and A01 predicted, its predict script kept."""
     folder = tmp_path_factory.mktemp("predicted")
-    demo = demo_sheet(folder)
+    demo = demo_sheet(folder, small=True)
     demo = demo[demo["dataset"] == "site_a"].copy()
     for row in demo.itertuples():
         write_demo_slide(row.path, row.annotations, row.slide_id, "site_a", small=True)

@@ -12,7 +12,7 @@ from conftest import CMU, SLIDES
 from slidesnake.demo import write_demo_slide
 from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError
-from slidesnake.rules.ingest import slide_flags
+from slidesnake.qc import slide_flags
 from slidesnake.settings import ResolutionPolicy
 from slidesnake.wsi import SlideInfo, choose_level, plan_tiling
 from slidesnake.wsi.probe import read_slide_info
@@ -335,16 +335,16 @@ def test_implausible_mpp_is_an_error_unless_overridden(tmp_path):
 
 
 def test_a_slide_out_of_focus_whole_or_in_part_is_flagged_against_the_study():
-    from slidesnake.rules.ingest import blur_flags
+    from slidesnake.qc import blur_flags
 
     sharp = {"status": "ok", "blur_score": 15.0, "blur_score_p25": 12.0}
-    assert blur_flags(sharp, study_blur=15.0, ratio=0.5) == []
-    whole = blur_flags({**sharp, "blur_score": 4.0, "blur_score_p25": 3.0}, study_blur=15.0, ratio=0.5)
+    assert blur_flags(sharp, median_blur=15.0, ratio=0.5) == []
+    whole = blur_flags({**sharp, "blur_score": 4.0, "blur_score_p25": 3.0}, median_blur=15.0, ratio=0.5)
     assert len(whole) == 1 and whole[0].startswith(
-        "out of focus? blur score 4.0 under 0.5 x the study's median 15.0"
+        "out of focus? blur score 4.0 under 0.5 x the dataset's median 15.0"
     )
-    part = blur_flags({**sharp, "blur_score_p25": 5.0}, study_blur=15.0, ratio=0.5)
+    part = blur_flags({**sharp, "blur_score_p25": 5.0}, median_blur=15.0, ratio=0.5)
     assert len(part) == 1 and part[0].startswith(
         "a blurred region? a quarter of its tissue tiles score under 5.0"
     )
-    assert blur_flags({**sharp, "status": "excluded", "blur_score": None}, study_blur=15.0, ratio=0.5) == []
+    assert blur_flags({**sharp, "status": "excluded", "blur_score": None}, median_blur=15.0, ratio=0.5) == []

@@ -40,7 +40,7 @@ SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+)")
 
 
 def _sheet(folder: Path) -> Path:
-    demo = demo_sheet(folder)
+    demo = demo_sheet(folder, small=True)
     demo = demo[demo["dataset"] == "site_a"].copy()
     for row in demo.itertuples():
         write_demo_slide(row.path, row.annotations, row.slide_id, "site_a", small=True)

@@ -389,9 +389,9 @@ def test_a_slide_without_tissue_is_carried_through_as_excluded(tmp_path):
     assert len(read_table(out["grid.tsv"])) == (800 // 128) * (1200 // 128)
     store = TileStore(out["glass.zarr"])
     assert store.index.empty and store.status == "excluded" and store.reason == qc["reason"]
-    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), blur_ratio=0.5)
+    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), qc=defaults("qc"))
     row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
-    assert list(row.index[:3]) == ["slide_id", "status", "reason"]
+    assert list(row.index[:4]) == ["slide_id", "dataset", "status", "reason"]
     assert (row["slide_id"], row["reader"], row["status"], row["tiles_written"], row["level"]) == (
         "glass",
         "tifffile",
@@ -499,7 +499,7 @@ def test_a_slide_corrupt_part_way_is_tiled_without_its_unreadable_tiles_and_flag
     assert (kept["content_hash"] == kept["content_hash_intact"]).all()  # ... with the same pixels
     for y, x in store.index[["y", "x"]].itertuples(index=False):
         np.testing.assert_array_equal(store.read_tile(y, x), reference.read_tile(y, x))
-    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), blur_ratio=0.5)
+    audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), qc=defaults("qc"))
     row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
     assert row["status"] == "ok" and row["tiles_unreadable"] == qc["tiles_unreadable"]
     assert f"{qc['tiles_unreadable']} of {qc['tiles_kept']} tissue tiles unreadable" in row["flags"]

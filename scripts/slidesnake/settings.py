@@ -266,7 +266,7 @@ class ModelSettings(_Settings):
 
     Attributes
     ----------
-    kind : {'cnn', 'probe', 'pretrained'}
+    kind : {'cnn', 'probe', 'pretrained', 'mil'}
         A network trained on pixels, a linear probe on stored tile features, or a classifier from outside.
     encoder : str or None
         probe: the encoder (config ``encoders``) whose features it learns from; pretrained: the entry of
@@ -303,7 +303,7 @@ class ModelSettings(_Settings):
     seed : int
     """
 
-    kind: Literal["cnn", "probe", "pretrained"]
+    kind: Literal["cnn", "probe", "pretrained", "mil"]
     encoder: str | None
     outputs: Literal["probabilities", "logits"]
     classifier: Literal["logistic", "svm"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy import ndimage
-from skimage import filters, morphology
+from skimage import color, filters, morphology
 
 from .settings import TissueSettings
 from .wsi.resolution import TilePlan
@@ -79,6 +79,78 @@ def tissue_mask(rgb: np.ndarray, settings: TissueSettings, background: Backgroun
     mask = ndimage.binary_fill_holes(mask)
     min_pixels = max(1, round(settings.min_object_um2 / mpp**2))
     return morphology.remove_small_objects(mask, max_size=min_pixels)
+
+
+#: Marker inks H&E never shows, as HSV hue ranges (0-1) with a least saturation: green to cyan, and a
+#: saturated blue (hematoxylin is bluish, but never this saturated at the mask's resolution).
+INK_HUES = ((0.2, 0.5, 0.25), (0.55, 0.66, 0.6))
+
+
+def ink_mask(rgb: np.ndarray, settings: TissueSettings) -> np.ndarray:
+    """Pen and marker ink in a low-resolution RGB image of a brightfield slide.
+
+    A pixel is ink when its hue lies in one of :data:`INK_HUES` with at least that range's
+    saturation; specks (one pixel) are dropped, and the ink is widened by ``closing_um`` so that
+    its faint edges go with it.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (row, column, 3) uint8 image of the whole slide at ``settings.mask_mpp``.
+    settings : TissueSettings
+        Its ``mask_mpp`` and ``closing_um``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (row, column) bool mask of ink.
+    """
+    hsv = color.rgb2hsv(rgb)
+    hue, saturation = hsv[..., 0], hsv[..., 1]
+    ink = np.zeros(rgb.shape[:2], bool)
+    for low, high, least in INK_HUES:
+        ink |= (hue >= low) & (hue < high) & (saturation >= least)
+    ink = ndimage.binary_opening(ink)
+    if not ink.any():
+        return ink
+    widen = max(1, round(settings.closing_um / settings.mask_mpp))
+    return ndimage.binary_dilation(ink, morphology.disk(widen))
+
+
+#: A tissue pixel is dense (a fold, a thick section) when both its hematoxylin and its eosin exceed this
+#: many times the slide's median tissue pixel's (colour deconvolution, smoothed over DENSE_SMOOTH pixels).
+DENSE_RATIO = 1.6
+DENSE_SMOOTH = 5
+
+
+def dense_mask(rgb: np.ndarray, tissue: np.ndarray) -> np.ndarray:
+    """Tissue dark in both stains: where a section lies folded on itself (or is much thicker).
+
+    Nuclei-rich tissue is dark in hematoxylin only, dense collagen in eosin only; a fold doubles
+    both. Each stain's density (``skimage.color.rgb2hed``, averaged over :data:`DENSE_SMOOTH`
+    pixels) is compared with its median over the tissue; pixels above :data:`DENSE_RATIO` times
+    both medians, after an opening that drops specks, are dense.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (row, column, 3) uint8 low-resolution image of the slide.
+    tissue : numpy.ndarray
+        (row, column) bool tissue mask of the same image.
+
+    Returns
+    -------
+    numpy.ndarray
+        (row, column) bool mask, inside `tissue`.
+    """
+    if not tissue.any():
+        return np.zeros_like(tissue)
+    hed = color.rgb2hed(rgb)
+    dense = tissue.copy()
+    for channel in (0, 1):  # hematoxylin, eosin
+        stain = ndimage.uniform_filter(hed[..., channel], DENSE_SMOOTH)
+        dense &= stain > DENSE_RATIO * np.median(stain[tissue])
+    return ndimage.binary_opening(dense)
 
 
 def _otsu(channel: np.ndarray, floor: float) -> float:

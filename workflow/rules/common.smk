@@ -22,6 +22,7 @@ from slidesnake.errors import ClusterError  # noqa: E402
 from slidesnake.features.checks import check_study_encoders  # noqa: E402
 from slidesnake.features.encoders import encoders_from_config  # noqa: E402
 from slidesnake.config import validate_config  # noqa: E402
+from slidesnake.patient_labels import with_patient_labels  # noqa: E402
 from slidesnake.provenance import log_run, run_state  # noqa: E402
 from slidesnake.regimes import (
     check_models,
@@ -38,6 +39,7 @@ from slidesnake.study import (
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 sheet = read_sheet(config["slides"]) if config["slides"] else empty_sheet()
+sheet = with_patient_labels(sheet, config)  # datasets labelled from a patient table
 check_sheet(
     sheet, config, config["slides"] or "slide sheet"
 )  # one line per problem, before validate()
@@ -77,13 +79,24 @@ FOLDS = config["splits"]["folds"]
 PRETRAINED_DATASETS = [
     d for d in DATASETS if model_settings(config, d).kind == "pretrained"
 ]
+# slide-level learning (model kind mil): cross-validated on stored features, no tile model or maps
+MIL_DATASETS = [d for d in SLIDE_DATASETS if model_settings(config, d).kind == "mil"]
 CROSSVAL_DATASETS = (
-    [d for d in DATASETS if d not in PRETRAINED_DATASETS] if FOLDS >= 2 else []
+    [d for d in DATASETS if d not in PRETRAINED_DATASETS + MIL_DATASETS]
+    if FOLDS >= 2
+    else []
 )
 ENSEMBLE_DATASETS = (
     CROSSVAL_DATASETS if config["splits"]["deploy"] == "ensemble" else []
 )
-TRAINED_DATASETS = [d for d in DATASETS if d not in ENSEMBLE_DATASETS]
+TRAINED_DATASETS = [d for d in DATASETS if d not in ENSEMBLE_DATASETS + MIL_DATASETS]
+# datasets with a tile model (maps, tile evaluation), and the slides it maps
+TILE_DATASETS = [d for d in DATASETS if d not in MIL_DATASETS]
+MAPPED_SLIDES = [
+    s for s in sheet["slide_id"] if sheet.loc[s, "dataset"] not in MIL_DATASETS
+]
+# evaluated from tile predictions (a MIL dataset's metrics and page come from mil_report)
+TILE_EVALUATED = [n for n in EVALUATED if n not in MIL_DATASETS]
 # cohorts predicted by a variant of their dataset's model (cohort variant: settings changed, e.g. stain)
 VARIANT_COHORTS = [c for c in COHORTS if config["cohorts"][c]["variant"]]
 # one dataset's slides through another dataset's model: the cross-site table, by stain setting
@@ -138,8 +151,20 @@ REGIMES = {
 REGIME_NAMES = sorted({r for names in REGIMES.values() for r in names})
 
 
+def mil_settings(dataset):
+    """The config's mil section updated by the dataset's own mil keys."""
+    return {**config["mil"], **config["datasets"][dataset].get("mil", {})}
+
+
 def split_settings(name):
-    """Config splits for a dataset: a pretrained classifier's patients are all test ones, in one fold."""
+    """Config splits for a dataset: a pretrained classifier's patients are all test ones, in one fold; a
+    MIL dataset's are all in mil: folds (every patient out of fold once)."""
+    if name in MIL_DATASETS:
+        return {
+            **config["splits"],
+            "fractions": {"train": 1.0, "val": 0.0, "test": 0.0},
+            "folds": mil_settings(name)["folds"],
+        }
     if name not in PRETRAINED_DATASETS:
         return config["splits"]
     return {
@@ -149,17 +174,42 @@ def split_settings(name):
     }
 
 
-def feature_encoders():
-    """The encoders whose features every slide gets: not those only naming a pretrained classifier."""
-    kinds = {}
+def encoder_users():
+    """Encoder -> the datasets whose model or regimes use it, and the kinds of those models."""
+    users = {}
     for dataset in DATASETS:
         for settings in [model_settings(config, dataset)] + [
             regime_settings(config, dataset, regime)
             for regime in REGIMES.get(dataset, [])
         ]:
             if settings.encoder:
-                kinds.setdefault(settings.encoder, set()).add(settings.kind)
-    return [e for e in ENCODERS if kinds.get(e, {"probe"}) != {"pretrained"}]
+                datasets, kinds = users.setdefault(settings.encoder, (set(), set()))
+                datasets.add(dataset)
+                kinds.add(settings.kind)
+    return users
+
+
+def feature_stores():
+    """The feature stores the default target asks for; every slide's (and patch dataset's) for each encoder, not
+    for those only naming a pretrained classifier; with feature_slides 'used', a used encoder's only
+    for the datasets that use it (their models pull them in).
+    """
+    stores = []
+    for encoder in ENCODERS:
+        datasets, kinds = encoder_users().get(encoder, (set(), {"probe"}))
+        if kinds == {"pretrained"}:
+            continue
+        names = SLIDES + PATCH_DATASETS
+        if config["feature_slides"] == "used" and datasets:
+            names = [
+                name
+                for dataset in sorted(datasets)
+                for name in (
+                    [dataset] if dataset in PATCH_DATASETS else slides_of(dataset)
+                )
+            ]
+        stores += [f"results/features/{encoder}/{name}.zarr" for name in names]
+    return stores
 
 
 def training_settings(wildcards):
@@ -326,10 +376,19 @@ def name_of(wildcards):
 
 
 def labels_of(name):
-    """The labels of a dataset or cohort (None for an unlabelled cohort)."""
-    if name in config["datasets"]:
-        return config["datasets"][name]["labels"]
-    return cohort_labels(config, name)
+    """The labels of a dataset or cohort (None for an unlabelled cohort); patient labels are slide labels
+    once the sheet carries them (with_patient_labels)."""
+    labels = (
+        config["datasets"][name]["labels"]
+        if name in config["datasets"]
+        else cohort_labels(config, name)
+    )
+    if labels is None or labels["source"] != "patients":
+        return labels
+    return {
+        **{k: v for k, v in labels.items() if k not in ("table", "column")},
+        "source": "slide",
+    }
 
 
 def slides_of(name):
@@ -534,7 +593,17 @@ def study_datasets():
                 "classes": ", ".join(cfg["labels"]["classes"]),
                 "positive_class": cfg["positive_class"],
                 "model": training_text(settings)
-                + ("" if settings.kind == "probe" else f", {settings.epochs} epochs")
+                + (
+                    f", {mil_settings(name)['bag']} bags, {mil_settings(name)['folds']}-fold "
+                    f"cross-validation, {mil_settings(name)['seeds']} seeds"
+                    if settings.kind == "mil"
+                    else ""
+                )
+                + (
+                    ""
+                    if settings.kind in ("probe", "mil")
+                    else f", {settings.epochs} epochs"
+                )
                 + deployed_as(name),
                 "geometry": str(geometry) if geometry else "images of unknown MPP",
             }

@@ -51,6 +51,8 @@ rule audit:
         runtime=10,
     params:
         code=code_version("audit"),
-        blur_ratio=config["qc"]["blur_ratio"],
+        qc=config["qc"],
+        # each slide's dataset: QC compares a slide with the median slide of its dataset (its site, scanner)
+        datasets=dict(zip(sheet["slide_id"], sheet["dataset"])),
     script:
         "../../scripts/audit.py"

@@ -130,7 +130,7 @@ rule entries:
     log:
         "results/logs/entries/{name}.log",
     wildcard_constraints:
-        name=alternatives(EVALUATED),
+        name=alternatives(TILE_EVALUATED),
     conda:
         "../../envs/slidesnake.yaml"
     threads: 1

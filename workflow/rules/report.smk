@@ -34,7 +34,7 @@ rule evaluate:
     log:
         "results/logs/evaluate/{name}.log",
     wildcard_constraints:
-        name=alternatives(EVALUATED),
+        name=alternatives(TILE_EVALUATED),
     conda:
         "../../envs/slidesnake.yaml"
     threads: 1
@@ -160,7 +160,7 @@ rule dataset_page:
     log:
         "results/logs/dataset_page/{name}.log",
     wildcard_constraints:
-        name=alternatives(EVALUATED),
+        name=alternatives(TILE_EVALUATED),
     conda:
         "../../envs/slidesnake.yaml"
     threads: 1

@@ -14,14 +14,18 @@ from .texture import lowpass_noise
 COARSE = 4
 
 
-def tissue_field(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, float, float]:
-    """Smooth field whose upper level set is 1-3 irregular tissue blobs.
+def tissue_field(
+    rng: np.random.Generator, shape: tuple[int, int], sparse: float | None = None
+) -> tuple[np.ndarray, float, float]:
+    """Smooth field whose upper level set is 1-3 irregular tissue blobs (one fragment of `sparse` x the area).
 
     Returns the field (coarse grid), the threshold, and a typical blob radius (coarse px).
     """
     ch, cw = shape
     n_blobs = int(rng.integers(1, 4))
     fraction = float(rng.uniform(0.38, 0.47))
+    if sparse is not None:  # a slide almost without tissue: one small fragment
+        n_blobs, fraction = 1, sparse
     yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
     field = np.full(shape, -np.inf, np.float32)
     weights = rng.dirichlet(np.full(n_blobs, 5.0))
@@ -64,21 +68,30 @@ def _polygon_area(r: np.ndarray, angles: np.ndarray) -> float:
     return float(0.5 * np.sum(r * np.roll(r, -1) * np.sin(d)))
 
 
-def tumor_polygons(rng: np.random.Generator, tissue: np.ndarray) -> list[np.ndarray]:
-    """1-2 star-shaped polygons (rows, cols on the coarse grid) inside `tissue`.
+def tumor_polygons(
+    rng: np.random.Generator,
+    tissue: np.ndarray,
+    *,
+    cover: tuple[float, float] = (0.27, 0.36),
+    most: int = 2,
+    taken: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """1 to `most` star-shaped polygons (rows, cols on the coarse grid) inside `tissue`, apart from `taken`.
 
-    Together they cover about 25-40% of the tissue area.
+    Together they cover a share of the tissue area drawn from `cover` (at least its lower end when
+    there is room).
     """
     tissue_area = float(tissue.sum())
-    cover = float(rng.uniform(0.27, 0.36))
-    n_target = int(rng.integers(1, 3))
-    taken = np.zeros_like(tissue)
+    share = float(rng.uniform(*cover))
+    n_target = int(rng.integers(1, most + 1))
+    taken = np.zeros_like(tissue) if taken is None else taken.copy()
+    before = float((taken & tissue).sum()) / tissue_area
     polygons: list[np.ndarray] = []
-    for k in range(2):
-        covered = float((taken & tissue).sum()) / tissue_area
-        if k >= n_target and covered >= 0.25:
+    for k in range(most):
+        covered = float((taken & tissue).sum()) / tissue_area - before
+        if k >= n_target and covered >= cover[0]:
             break
-        free = tissue & ~ndimage.binary_dilation(taken, iterations=3) if k else tissue
+        free = tissue & ~ndimage.binary_dilation(taken, iterations=3) if taken.any() else tissue
         dist = ndimage.distance_transform_edt(free)
         if dist.max() < 4:
             break
@@ -89,7 +102,9 @@ def tumor_polygons(rng: np.random.Generator, tissue: np.ndarray) -> list[np.ndar
         u = rng.uniform(0.5, 1.0, n)
         u = 0.6 * u + 0.2 * (np.roll(u, 1) + np.roll(u, -1))
         cap = np.maximum(0.9 * _ray_exit(free, cy, cx, angles) - 1.0, 1.0)
-        target = (cover * tissue_area - covered * tissue_area) / max(1, n_target - k)
+        target = (share - covered) * tissue_area / max(1, n_target - k)
+        if target <= 0:
+            break
         lo, hi = 0.0, float(cap.max() / u.min()) + 1.0
         for _ in range(40):
             mid = 0.5 * (lo + hi)

@@ -9,16 +9,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from shapely import Polygon
 from skimage.draw import polygon as draw_polygon
 
 from ..io import atomic_path, write_table
+from .artefacts import artefact_layers
 from .layout import COARSE, tissue_field, tumor_polygons
-from .sheet import DEMO_DATASETS, demo_sheet
+from .render import render
+from .sheet import DEMO_DATASETS, demo_sheet, slide_look
 from .svs import write_slide
-from .texture import GEN_MPP, render
+from .texture import GEN_MPP
 
-SLIDE_UM = (1500.0, 1000.0)  # width, height in micrometres
+SLIDE_UM = (1200.0, 800.0)  # width, height in micrometres
 SMALL_SLIDE_UM = (600.0, 400.0)
+#: How annotators draw: outlines a little generous (this far outside the tumor, um, drawn per slide),
+#: simplified to vertices about this far apart (um), and a small focus of tumor left out on some slides.
+ANNOTATION_MARGIN_UM = (5.0, 18.0)
+ANNOTATION_TOLERANCE_UM = 6.0
+UNANNOTATED_FOCUS = 0.4
+#: The tissue of a slide almost without tissue (mm2): a few tiles, more than the tissue mask's smallest piece.
+SPARSE_MM2 = 0.03
 QUALITY = 85
 _UUID_NAMESPACE = uuid.UUID("5d1e5a4e-0b7c-4d59-9a53-2f6c1f0d2e11")
 
@@ -60,6 +70,22 @@ def _geojson(slide_id: str, rings: list[list[list[float]]]) -> str:
     return json.dumps({"type": "FeatureCollection", "features": features}) + "\n"
 
 
+def _drawn_outline(
+    poly: np.ndarray, to_level0: float, margin: float, shape0: tuple[int, int], mpp: float
+) -> list[list[float]]:
+    """A tumor polygon (rows, cols on the coarse grid) as an annotator outlines it: a closed ring of
+    [x, y] level-0 pixels, `margin` pixels outside the tumor, simplified, inside the slide."""
+    outline = Polygon(
+        np.stack([(poly[:, 1] + 0.5) * to_level0 - 0.5, (poly[:, 0] + 0.5) * to_level0 - 0.5], 1)
+    )
+    outline = outline.buffer(margin).simplify(ANNOTATION_TOLERANCE_UM / mpp)
+    if outline.geom_type != "Polygon":  # a buffer of a valid star polygon is one polygon; keep the largest
+        outline = max(outline.geoms, key=lambda g: g.area)
+    xs = np.clip(np.round(np.asarray(outline.exterior.xy[0]), 1), 0, shape0[1] - 1)
+    ys = np.clip(np.round(np.asarray(outline.exterior.xy[1]), 1), 0, shape0[0] - 1)
+    return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+
+
 def write_demo_slide(
     svs_path: str | Path, geojson_path: str | Path, slide_id: str, dataset: str, small: bool = False
 ) -> None:
@@ -79,10 +105,11 @@ def write_demo_slide(
     slide_id : str
         Slide identifier; seeds the generator and is written as the Aperio ``Filename``.
     dataset : str
-        A key of :data:`DEMO_DATASETS` (``"site_a"`` or ``"site_b"``): sets the level-0
-        resolution, objective power and stain colours.
+        A key of :data:`DEMO_DATASETS` (``"site_a"``, ``"site_b"`` or ``"site_c"``): sets the level-0
+        resolution, objective power, stain colours and scanner blur. The slide's artefact (if any)
+        and trait follow from its id (:func:`~.sheet.slide_look`).
     small : bool, optional
-        Write a 600 x 400 um slide instead of 1500 x 1000 um (for fast tests).
+        Write a 600 x 400 um slide instead of 1200 x 800 um (for fast tests).
 
     Raises
     ------
@@ -99,9 +126,17 @@ def write_demo_slide(
     scale = round(GEN_MPP / spec["mpp"])  # level-0 pixels per generated pixel
     ch, cw = -(-h // COARSE), -(-w // COARSE)
 
-    field, threshold, radius = tissue_field(rng, (ch, cw))
+    look = slide_look(slide_id, dataset)
+    sparse = SPARSE_MM2 / (width_um * height_um / 1e6) if look["artefact"] == "sparse" else None
+    field, threshold, radius = tissue_field(rng, (ch, cw), sparse=sparse)
     tissue_coarse = field > threshold
-    polygons = tumor_polygons(rng, tissue_coarse)
+    annotated = tumor_polygons(rng, tissue_coarse)
+    polygons = list(annotated)
+    if annotated and rng.random() < UNANNOTATED_FOCUS:  # a focus the annotator missed
+        taken = np.zeros_like(tissue_coarse)
+        for poly in annotated:
+            taken[draw_polygon(poly[:, 0], poly[:, 1], taken.shape)] = True
+        polygons += tumor_polygons(rng, tissue_coarse, cover=(0.03, 0.06), most=1, taken=taken)
 
     # soft tissue mask at GEN_MPP: linear interpolation of the coarse field
     gy = np.clip((np.arange(h, dtype=np.float32) + 0.5) / COARSE - 0.5, 0, ch - 1)
@@ -113,20 +148,18 @@ def write_demo_slide(
     soft = 1.5 / (COARSE * radius)  # about 1.5 generated pixels of edge
     alpha = np.clip((fine - threshold) / soft + 0.5, 0.0, 1.0).astype(np.float32)
 
-    # polygons in level-0 pixels, rounded, then rasterised back on the generated grid
+    # the tumor rasterised on the generated grid; the annotator's outlines in level-0 pixels
     h0, w0 = h * scale, w * scale
-    rings: list[list[list[float]]] = []
     tumor = np.zeros((h, w), bool)
     for poly in polygons:
-        rows0 = np.clip(np.round((poly[:, 0] + 0.5) * COARSE * scale - 0.5, 1), 0, h0 - 1)
-        cols0 = np.clip(np.round((poly[:, 1] + 0.5) * COARSE * scale - 0.5, 1), 0, w0 - 1)
-        ring = [[round(float(x), 1), round(float(y), 1)] for x, y in zip(cols0, rows0, strict=True)]
-        rings.append(ring + [ring[0]])
-        rr, cc = draw_polygon((rows0 + 0.5) / scale - 0.5, (cols0 + 0.5) / scale - 0.5, (h, w))
+        rr, cc = draw_polygon((poly[:, 0] + 0.5) * COARSE - 0.5, (poly[:, 1] + 0.5) * COARSE - 0.5, (h, w))
         tumor[rr, cc] = True
     tumor &= alpha > 0.5
+    margin = rng.uniform(*ANNOTATION_MARGIN_UM) / spec["mpp"]
+    rings = [_drawn_outline(poly, COARSE * scale, margin, (h0, w0), spec["mpp"]) for poly in annotated]
 
-    image = render(rng, spec, alpha, tumor)
+    layers = artefact_layers(rng, look["artefact"], alpha > 0.5)
+    image = render(rng, spec, alpha, tumor, trait=look["trait"], artefacts=layers)
     if scale > 1:
         image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
 
@@ -139,14 +172,15 @@ def write_demo_slide(
 
 
 def write_demo_study(out_dir: str | Path, small: bool = False) -> pd.DataFrame:
-    """Write the whole demo study: 12 slides, their annotations and ``slides.tsv``.
+    """Write the demo study: its slides, their annotations and ``slides.tsv``.
 
     Parameters
     ----------
     out_dir : str or Path
         Output folder (created if missing).
     small : bool, optional
-        Write small 600 x 400 um slides instead of 1500 x 1000 um.
+        The small study (12 slides of site_a and site_b, 600 x 400 um) instead of the whole one
+        (40 slides, 1200 x 800 um).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Procedural H&E texture of the demo slides: noise fields, nuclei stamps, the stained image."""
+"""Procedural H&E texture of the demo slides: noise fields, nucleus stamps and their painting."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from scipy import ndimage
 GEN_MPP = 0.5
 #: Background brightness of the glass.
 BACKGROUND = 240.0
-#: Nests of tumor nuclei are planned on a grid of this many generated pixels.
-NEST_GRID = 4
 
 
 def lowpass_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
@@ -28,7 +26,7 @@ def lowpass_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float
     return field
 
 
-def _fibre_noise(
+def fibre_noise(
     rng: np.random.Generator, shape: tuple[int, int], angle: float, along: float, across: float
 ) -> np.ndarray:
     """Anisotropic low-pass noise: streaks along `angle` (radians, x towards y), unit std."""
@@ -45,164 +43,156 @@ def _fibre_noise(
     return field
 
 
-def _nucleus_stamp(
-    rng: np.random.Generator,
-    a: float,
-    b: float,
-    angle: float,
-    wobble: float,
-    chromatin: float,
-    nucleolus: bool,
-    intensity: float,
-    radius: int,
-) -> np.ndarray:
-    """One nucleus as a hematoxylin-density stamp of shape (2*radius+1, 2*radius+1)."""
+#: The kinds of nuclei, each as ranges of its shape: semi-axes a (long) and b/a (generated pixels),
+#: wobble of the outline, chromatin texture, chance of a nucleolus, darkness, and whether vesicular
+#: (chromatin at the rim, a pale centre: the demo trait).
+NUCLEUS_KINDS: dict[str, dict] = {
+    "fibroblast": {
+        "a": (4.5, 7.5),
+        "b_ratio": (0.25, 0.4),
+        "wobble": 0.04,
+        "chromatin": 0.0,
+        "nucleolus": 0.0,
+        "intensity": (0.45, 0.65),
+        "vesicular": False,
+    },
+    "lymphocyte": {
+        "a": (3.2, 4.2),
+        "b_ratio": (0.85, 1.0),
+        "wobble": 0.05,
+        "chromatin": 0.2,
+        "nucleolus": 0.0,
+        "intensity": (1.3, 1.7),
+        "vesicular": False,
+    },
+    "epithelial": {
+        "a": (5.0, 6.5),
+        "b_ratio": (0.4, 0.55),
+        "wobble": 0.06,
+        "chromatin": 0.15,
+        "nucleolus": 0.1,
+        "intensity": (0.75, 1.0),
+        "vesicular": False,
+    },
+    "tumor_low": {
+        "a": (4.8, 7.0),
+        "b_ratio": (0.65, 0.95),
+        "wobble": 0.1,
+        "chromatin": 0.2,
+        "nucleolus": 0.2,
+        "intensity": (0.75, 1.05),
+        "vesicular": False,
+    },
+    "tumor": {
+        "a": (6.0, 10.0),
+        "b_ratio": (0.6, 0.95),
+        "wobble": 0.18,
+        "chromatin": 0.3,
+        "nucleolus": 0.45,
+        "intensity": (0.95, 1.35),
+        "vesicular": False,
+    },
+    "tumor_vesicular": {
+        "a": (9.0, 13.0),
+        "b_ratio": (0.75, 0.95),
+        "wobble": 0.12,
+        "chromatin": 0.2,
+        "nucleolus": 1.0,
+        "intensity": (1.0, 1.25),
+        "vesicular": True,
+    },
+}
+
+
+def _nucleus_stamp(rng: np.random.Generator, kind: dict, angle: float) -> np.ndarray:
+    """One nucleus of `kind` (a :data:`NUCLEUS_KINDS` entry): hematoxylin density, long axis at `angle`."""
+    a = rng.uniform(*kind["a"])
+    b = a * rng.uniform(*kind["b_ratio"])
+    radius = int(math.ceil(a * 1.5)) + 2
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1].astype(np.float32)
     ca, sa = math.cos(angle), math.sin(angle)
     u = xx * ca + yy * sa
     v = -xx * sa + yy * ca
     phi = np.arctan2(v / b, u / a)
+    wobble = kind["wobble"] * rng.uniform(0.6, 1.2)
     shape = 1.0 + sum(
         wobble * rng.uniform(0.3, 1.0) / (k - 1) * np.cos(k * phi + rng.uniform(0, 2 * math.pi))
         for k in range(2, 6)
     )
     rho = np.hypot(u / a, v / b) / shape
     prof = 1.0 / (1.0 + np.exp((rho - 1.0) * (1.8 * min(a, b))))
+    chromatin = kind["chromatin"]
     if chromatin > 0:
         tex = ndimage.gaussian_filter(rng.standard_normal(prof.shape).astype(np.float32), 0.9)
         tex /= tex.std() + 1e-12
         prof *= 1.0 + chromatin * tex + 0.25 * chromatin * np.clip(rho, 0, 1) ** 4  # rim
-    if nucleolus:
-        oy, ox = rng.uniform(-0.35, 0.35, 2) * b
-        prof += 0.7 * np.exp(-((yy - oy) ** 2 + (xx - ox) ** 2) / (2 * 1.0**2)) * (rho < 1)
-    return np.clip(prof * intensity, 0.0, None).astype(np.float32)
+    if kind["vesicular"]:
+        prof *= 0.22 + 1.15 * np.clip(rho, 0, 1) ** 3  # chromatin at the membrane, a clear centre
+    if rng.random() < kind["nucleolus"]:
+        oy, ox = rng.uniform(-0.3, 0.3, 2) * b
+        size = 1.6 if kind["vesicular"] else 1.0
+        prof += (
+            (1.1 if kind["vesicular"] else 0.7)
+            * np.exp(-((yy - oy) ** 2 + (xx - ox) ** 2) / (2 * size**2))
+            * (rho < 1)
+        )
+    return np.clip(prof * rng.uniform(*kind["intensity"]), 0.0, None).astype(np.float32)
 
 
-def _stamp_bank(
-    rng: np.random.Generator, tumor: bool, n_angles: int, variants: int
-) -> list[list[np.ndarray]]:
-    """Nucleus stamps, indexed [orientation bin][variant]."""
-    radius = 15 if tumor else 11
-    bank = []
-    for i in range(n_angles):
-        row = []
-        for _ in range(variants):
-            angle = (i + rng.uniform(-0.5, 0.5)) * math.pi / n_angles
-            if tumor:
-                a = rng.uniform(6.0, 10.0)
-                b = a * rng.uniform(0.6, 0.95)
-                stamp = _nucleus_stamp(
-                    rng,
-                    a,
-                    b,
-                    angle,
-                    wobble=rng.uniform(0.1, 0.22),
-                    chromatin=0.3,
-                    nucleolus=bool(rng.random() < 0.45),
-                    intensity=rng.uniform(0.95, 1.35),
-                    radius=radius,
-                )
-            else:
-                a = rng.uniform(4.5, 7.5)
-                b = rng.uniform(1.5, 2.4)
-                stamp = _nucleus_stamp(
-                    rng,
-                    a,
-                    b,
-                    angle,
-                    wobble=0.04,
-                    chromatin=0.0,
-                    nucleolus=False,
-                    intensity=rng.uniform(0.45, 0.65),
-                    radius=radius,
-                )
-            row.append(stamp)
-        bank.append(row)
-    return bank
+#: Orientations a stamp bank covers (over 180 degrees) and stamps per orientation.
+ANGLE_BINS = 12
+VARIANTS = 6
 
 
-def _paint_nuclei(
+def stamp_bank(rng: np.random.Generator, kind: str) -> list[np.ndarray]:
+    """Stamps of `kind`: stamp ``bin * VARIANTS + variant`` lies near ``bin * 180 / ANGLE_BINS`` degrees."""
+    spec = NUCLEUS_KINDS[kind]
+    return [
+        _nucleus_stamp(rng, spec, (i + rng.uniform(-0.5, 0.5)) * math.pi / ANGLE_BINS)
+        for i in range(ANGLE_BINS)
+        for _ in range(VARIANTS)
+    ]
+
+
+def stamp_ids(rng: np.random.Generator, angles: np.ndarray | None, n: int) -> np.ndarray:
+    """Stamp indices into a :func:`stamp_bank` for `n` nuclei: along `angles` (radians), or at random."""
+    if angles is None:
+        return rng.integers(0, ANGLE_BINS * VARIANTS, n)
+    bins = np.rint(np.asarray(angles) / math.pi * ANGLE_BINS).astype(np.int64) % ANGLE_BINS
+    return bins * VARIANTS + rng.integers(0, VARIANTS, n)
+
+
+def paint_nuclei(
     shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, stamps: list[np.ndarray]
 ) -> np.ndarray:
-    """Sum of stamps[ids[i]] centred at (ys[i], xs[i]) on a zero image of `shape` (float32)."""
+    """Sum of stamps[ids[i]] centred at (ys[i], xs[i]) on a zero image of `shape` (float32).
+
+    Centres closer to the border than a stamp's radius are dropped.
+    """
     h, w = shape
     index_parts, weight_parts = [], []
-    centres = ys.astype(np.int64) * w + xs.astype(np.int64)
+    ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
     for k, stamp in enumerate(stamps):
-        sel = centres[ids == k]
-        if not sel.size:
-            continue
         r = stamp.shape[0] // 2
+        take = (ids == k) & (ys >= r) & (ys < h - r) & (xs >= r) & (xs < w - r)
+        if not take.any():
+            continue
+        centres = ys[take] * w + xs[take]
         dy, dx = np.nonzero(stamp > 0.01)
         offsets = (dy - r) * w + (dx - r)
-        index_parts.append((sel[:, None] + offsets[None, :]).ravel())
-        weight_parts.append(np.tile(stamp[dy, dx], sel.size))
+        index_parts.append((centres[:, None] + offsets[None, :]).ravel())
+        weight_parts.append(np.tile(stamp[dy, dx], centres.size))
     if not index_parts:
         return np.zeros(shape, np.float32)
     total = np.bincount(np.concatenate(index_parts), np.concatenate(weight_parts), minlength=h * w)
     return total.reshape(shape).astype(np.float32)
 
 
-def _place(rng: np.random.Generator, mask: np.ndarray, spacing: float, border: int) -> tuple[np.ndarray, ...]:
-    """Poisson points with one point per spacing**2 pixels, kept where `mask` is True."""
+def place(rng: np.random.Generator, mask: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson points, one per spacing**2 pixels, kept where `mask` is True: (rows, columns)."""
     h, w = mask.shape
     n = int(rng.poisson(h * w / spacing**2))
-    ys = rng.integers(border, h - border, n)
-    xs = rng.integers(border, w - border, n)
+    ys = rng.integers(0, h, n)
+    xs = rng.integers(0, w, n)
     keep = mask[ys, xs]
     return ys[keep], xs[keep]
-
-
-def render(rng: np.random.Generator, spec: dict, alpha: np.ndarray, tumor: np.ndarray) -> np.ndarray:
-    """RGB uint8 image at GEN_MPP from a soft tissue mask `alpha` and a boolean tumor mask."""
-    h, w = alpha.shape
-    tissue = alpha > 0.5
-    normal = tissue & ~tumor
-
-    # stroma fibres: two streak directions blended by a smooth weight, made at half resolution
-    hh, hw = (h + 1) // 2, (w + 1) // 2
-    a1 = rng.uniform(0, math.pi)
-    a2 = a1 + rng.uniform(0.6, 1.2) * rng.choice([-1.0, 1.0])
-    blend = 1.0 / (1.0 + np.exp(-3.0 * lowpass_noise(rng, (hh, hw), min(hh, hw) / 8.0)))
-    fibres = (1.0 - blend) * _fibre_noise(rng, (hh, hw), a1, 9.0, 0.9) + blend * _fibre_noise(
-        rng, (hh, hw), a2, 9.0, 0.9
-    )
-    fibres = np.repeat(np.repeat(fibres, 2, axis=0), 2, axis=1)[:h, :w]
-    mottle = np.repeat(np.repeat(lowpass_noise(rng, (hh, hw), 40.0), 2, axis=0), 2, axis=1)[:h, :w]
-
-    eosin = np.where(tumor, 0.58 + 0.06 * fibres, 0.8 + 0.17 * fibres) + 0.08 * mottle
-    hema = np.where(tumor, 0.26 + 0.03 * mottle, 0.05).astype(np.float32)
-
-    border = 16
-    # normal nuclei: sparse, elongated along the local fibre direction
-    n_bins, variants = 12, 6
-    normal_bank = _stamp_bank(rng, tumor=False, n_angles=n_bins, variants=variants)
-    ys, xs = _place(rng, normal, 48.0, border)
-    local = np.where(blend[ys // 2, xs // 2] > 0.5, a2, a1) + rng.normal(0, 0.15, ys.size)
-    bins = np.rint(local / math.pi * n_bins).astype(np.int64) % n_bins
-    ids = bins * variants + rng.integers(0, variants, ys.size)
-    nuclei = _paint_nuclei((h, w), ys, xs, ids, [s for row in normal_bank for s in row])
-
-    # tumor nuclei: crowded, large, dark and irregular, denser in some nests
-    tumor_bank = [s for row in _stamp_bank(rng, tumor=True, n_angles=8, variants=10) for s in row]
-    ys, xs = _place(rng, tumor, 15.0, border)
-    nests = lowpass_noise(rng, (h // NEST_GRID + 1, w // NEST_GRID + 1), 6.0)[
-        ys // NEST_GRID, xs // NEST_GRID
-    ]
-    keep = rng.random(ys.size) < 0.6 + 0.4 * np.clip(nests, -1, 1)
-    ys, xs = ys[keep], xs[keep]
-    nuclei += _paint_nuclei((h, w), ys, xs, rng.integers(0, len(tumor_bank), ys.size), tumor_bank)
-
-    hema += 1.6 * (1.0 - np.exp(-nuclei / 1.6))
-    eosin *= 1.0 - 0.35 * np.clip(nuclei, 0.0, 1.0)  # nuclei displace eosin-stained stroma
-
-    hema = ndimage.gaussian_filter(hema * alpha * spec["hematoxylin_amount"], 0.7)
-    eosin = ndimage.gaussian_filter(np.clip(eosin, 0.0, None) * alpha * spec["eosin_amount"], 0.7)
-
-    grain = rng.standard_normal((h, w), dtype=np.float32) * 0.012
-    out = np.empty((h, w, 3), np.uint8)
-    for c in range(3):
-        od = hema * spec["hematoxylin_od"][c] + eosin * spec["eosin_od"][c] + grain
-        chan = BACKGROUND * np.exp(-od) + 0.5
-        out[..., c] = np.clip(chan, 0, 255).astype(np.uint8)
-    return out

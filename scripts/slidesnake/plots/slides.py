@@ -1,4 +1,4 @@
-"""Figures of one slide: the probability heatmap, the class map and the QC thumbnail.
+"""Figures of one slide: the probability heatmap, the class map, the MIL attention map and the QC thumbnail.
 
 Heatmaps and class maps are JPEG at a set size (1100 px wide), so a report of a thousand slides
 stays a manageable size; coordinates are millimetres from the slide's top-left corner.
@@ -158,6 +158,32 @@ def heatmap_figure(view: SlideView, grid: np.ndarray, *, positive_class: str, ti
     axes[1].imshow(rgba, extent=view.map_extent(grid.shape), interpolation="nearest")
     shown = plt.cm.ScalarMappable(cmap=colour, norm=plt.Normalize(0, 1))
     _colour_bar(fig, axes[1], shown, f"P({positive_class}); clear below {CLEAR_BELOW}")
+    fig.suptitle(title)
+    save(fig, path, dpi=DPI)
+
+
+def attention_figure(view: SlideView, grid: np.ndarray, *, title: str, path: str) -> None:
+    """The slide beside its MIL attention, as within-slide percentiles (0-100), labelled as attention.
+
+    Parameters
+    ----------
+    view : SlideView
+        Thumbnail, extent and annotation outlines (drawn on both panels).
+    grid : numpy.ndarray
+        (row, column) attention percentiles, NaN where there is no tile.
+    title, path : str
+        Figure title and the JPEG to write.
+    """
+    fig, axes = _figure(view, 2, right_in=COLOUR_BAR_IN)
+    _frame(axes[0], view, "slide" + (" with annotations" if view.outlines else ""))
+    _frame(axes[1], view, "attention (not a probability)")
+    axes[0].set_ylabel("y (mm)")
+    colour = colormaps["viridis"]
+    rgba = colour(np.nan_to_num(grid, nan=0.0) / 100)
+    rgba[..., 3] = np.where(np.isfinite(grid), OPAQUE, 0)
+    axes[1].imshow(rgba, extent=view.map_extent(grid.shape), interpolation="nearest")
+    shown = plt.cm.ScalarMappable(cmap=colour, norm=plt.Normalize(0, 100))
+    _colour_bar(fig, axes[1], shown, "attention: percentile within the slide")
     fig.suptitle(title)
     save(fig, path, dpi=DPI)
 

@@ -16,7 +16,9 @@ from ..intervals import interval_text
 from .html import heading, jpeg_tag, metric_warnings, paragraph, qc_cells, table, with_intervals
 
 #: Held-out splits: a dataset's test patients, a cohort's external slides.
-HELD_OUT = ("test", "external")
+HELD_OUT = ("test", "external", "oof")
+#: How the headline names a split.
+SPLIT_WORDS = {"oof": "out of fold"}
 #: What the headline says under its table.
 HEADLINE_NOTE = (
     "One row per model and held-out set: patients the model never trained on (a dataset's test split) "
@@ -46,9 +48,9 @@ STAIN_NOTE = (
 )
 
 
-def _cell(rows: pd.DataFrame, metric: str) -> str:
+def _cell(rows: pd.DataFrame, metric: str, absent: str = "n/a") -> str:
     if rows.empty or metric not in rows:
-        return "n/a"
+        return absent
     row = rows.iloc[0]
     text = interval_text(
         row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_ci_method"]
@@ -87,8 +89,8 @@ def headline(performance: pd.DataFrame, cohorts: Sequence[Mapping[str, Any]]) ->
     Returns
     -------
     pandas.DataFrame
-        Columns ``model``, ``held-out set``, ``patients``, ``slides``, ``tile AUC``, ``slide sensitivity``,
-        ``slide specificity``, ``caution``.
+        Columns ``model``, ``held-out set``, ``patients``, ``slides``, ``tile AUC``, ``slide AUC``,
+        ``slide sensitivity``, ``slide specificity``, ``caution``.
     """
     names = model_names(cohorts)
     held = performance[performance["split"].isin(HELD_OUT)]
@@ -96,6 +98,7 @@ def headline(performance: pd.DataFrame, cohorts: Sequence[Mapping[str, Any]]) ->
     for (model, evaluated_on), part in held.groupby(["model", "evaluated_on"], sort=False):
         tiles = part[part["level"].isin(["tile", "image"])]
         slides = part[part["level"] == "slide"]
+        split = str(part["split"].iloc[0])
         patients = int(part["patients"].max())
         cautions = []
         if patients < 3:
@@ -106,10 +109,11 @@ def headline(performance: pd.DataFrame, cohorts: Sequence[Mapping[str, Any]]) ->
         rows.append(
             {
                 "model": names.get(str(evaluated_on), str(model)),
-                "held-out set": f"{evaluated_on} ({part['split'].iloc[0]})",
+                "held-out set": f"{evaluated_on} ({SPLIT_WORDS.get(split, split)})",
                 "patients": patients,
                 "slides": int(slides["n"].iloc[0]) if len(slides) else int(part["items"].max()),
-                "tile AUC": _cell(tiles, "auc"),
+                "tile AUC": _cell(tiles, "auc", "n/a: a slide-level model" if split == "oof" else "n/a"),
+                "slide AUC": _cell(slides, "auc"),
                 "slide sensitivity": _cell(slides, "sensitivity"),
                 "slide specificity": _cell(slides, "specificity"),
                 "caution": "; ".join(cautions),

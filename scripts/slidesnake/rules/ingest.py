@@ -24,12 +24,13 @@ from PIL import Image
 from ..checksums import file_sha256
 from ..errors import SlideError
 from ..io import atomic_path, read_json, write_json, write_table
+from ..qc import QCSettings, study_flags
 from ..quarantine import read_quarantine
 from ..settings import ResolutionPolicy, TilingSettings, TissueSettings
 from ..slide_folder import SLIDE_FILES, slide_file, slide_files
 from ..store.tiles import TileStore
 from ..wsi.info import SlideInfo
-from ..wsi.resolution import TilePlan, empty_plan, plan_tiling, sheet_mpp_mismatch
+from ..wsi.resolution import TilePlan, empty_plan, plan_tiling
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def tissue(
     *, info_json: str, tissue: Mapping[str, Any], thumbnail_png: str, mask_png: str, qc_json: str
 ) -> None:
     """Stage 2 of rule ``ingest``: low-resolution thumbnail and tissue mask, and the tissue area."""
-    from ..tissue import background_of, tissue_mask
+    from ..tissue import background_of, dense_mask, ink_mask, tissue_mask
     from ..wsi.reader import SlideReader
 
     settings = TissueSettings.from_config(tissue, where="tissue")
@@ -173,10 +174,11 @@ def tissue(
         background = background_of(overview) if settings.background == "auto" else settings.background
     with ThreadPoolExecutor(1) as pool:  # the thumbnail is encoded while the mask is computed
         thumbnail = pool.submit(_write_png, overview, thumbnail_png)
+        ink = ink_mask(overview, settings) if background == "bright" else np.zeros(overview.shape[:2], bool)
         mask = (
             np.zeros(overview.shape[:2], bool)
             if background == "unknown"
-            else tissue_mask(overview, settings, background)
+            else tissue_mask(overview, settings, background) & ~ink
         )
         _write_png(mask.astype(np.uint8) * 255, mask_png)
         thumbnail.result()
@@ -184,7 +186,11 @@ def tissue(
         log.warning("%s: dark background (fluorescence?): tissue is what is brighter than it", info.slide_id)
     area_mm2 = round(float(mask.sum()) * (settings.mask_mpp / 1000) ** 2, 4)
     qc = {"slide_id": info.slide_id, "mask_mpp": settings.mask_mpp, "tissue_area_mm2": area_mm2}
-    write_json({**qc, "background": background, "mask_share": round(float(mask.mean()), 4)}, qc_json)
+    qc.update(background=background, mask_share=round(float(mask.mean()), 4))
+    qc["ink_mm2"] = round(float(ink.sum()) * (settings.mask_mpp / 1000) ** 2, 4)
+    dense = dense_mask(overview, mask) if background == "bright" else np.zeros_like(mask)
+    qc["dense_share"] = round(float(dense.sum()) / max(1, int(mask.sum())), 4)
+    write_json(qc, qc_json)
 
 
 def tile(
@@ -318,13 +324,19 @@ AUDIT_INFO = (
 
 
 def audit(
-    *, slide_dirs: Sequence[str], out_tsv: str, blur_ratio: float, label_dirs: Sequence[str] = ()
+    *,
+    slide_dirs: Sequence[str],
+    out_tsv: str,
+    qc: Mapping[str, Any],
+    datasets: Mapping[str, str] | None = None,
+    label_dirs: Sequence[str] = (),
 ) -> None:
     """Rule ``audit``: one row per slide: its status (and why excluded), facts, tiling plan and QC numbers.
 
     A slide that rule ``label_tiles`` quarantined for its annotations (the quarantine table of its
     labels folder, one of ``label_dirs``) is ``excluded`` with that reason, unless ingest already
-    excluded it (then ingest's reason stands). Blur is flagged against the study (:func:`blur_flags`).
+    excluded it (then ingest's reason stands). The flags are :func:`slidesnake.qc.study_flags`', each slide
+    compared with the slides of its dataset (`datasets`: slide id -> dataset; without it, the whole study).
     """
     quarantined = read_quarantine(label_dirs)
     rows = []
@@ -332,7 +344,8 @@ def audit(
     for info_path, tissue_path, tile_path in zip(*files, strict=True):
         info = read_json(info_path)
         tiling = read_json(tile_path)
-        row = {"slide_id": info["slide_id"], "status": tiling["status"], "reason": tiling["reason"]}
+        row = {"slide_id": info["slide_id"], "dataset": (datasets or {}).get(info["slide_id"], "")}
+        row.update(status=tiling["status"], reason=tiling["reason"])
         row.update({key: info[key] for key in AUDIT_INFO})
         row["levels"] = len(info["level_dimensions"])
         row["associated_images"] = ",".join(info["associated_images"])
@@ -342,58 +355,7 @@ def audit(
             row.update(status="excluded", reason=quarantined[row["slide_id"]])
         row["tissue_share"] = row.pop("mask_share", 0.0)
         rows.append(row)
-    scores = [r["blur_score"] for r in rows if r["status"] == "ok" and r.get("blur_score") is not None]
-    study_blur = float(np.median(scores)) if scores else None
-    for row in rows:
-        row["flags"] = ";".join(slide_flags(row) + blur_flags(row, study_blur=study_blur, ratio=blur_ratio))
+    for row, flags in zip(rows, study_flags(rows, QCSettings.from_config(qc)), strict=True):
+        row["flags"] = ";".join(flags)
         row["excluded"] = row["status"] == "excluded"
     write_table(pd.DataFrame(rows), out_tsv)
-
-
-#: What the blur score is, for flags and pages.
-BLUR_UNIT = "variance of the Laplacian at 1 um/px, x 1e4; higher is sharper"
-
-
-def blur_flags(row: Mapping[str, Any], *, study_blur: float | None, ratio: float) -> list[str]:
-    """Out of focus, whole or in part: the slide's blur score against the study's median slide."""
-    if row["status"] != "ok" or study_blur is None or row.get("blur_score") is None:
-        return []
-    floor = ratio * study_blur
-    if row["blur_score"] < floor:
-        return [
-            f"out of focus? blur score {row['blur_score']:.1f} under {ratio:g} x the study's median "
-            f"{study_blur:.1f} ({BLUR_UNIT})"
-        ]
-    if row.get("blur_score_p25") is not None and row["blur_score_p25"] < floor:
-        return [
-            f"a blurred region? a quarter of its tissue tiles score under {row['blur_score_p25']:.1f}, "
-            f"below {ratio:g} x the study's median {study_blur:.1f} ({BLUR_UNIT})"
-        ]
-    return []
-
-
-#: A tissue mask covering more of the slide than this is suspicious (a dark background, a bad threshold).
-FULL_MASK = 0.95
-
-
-def slide_flags(row: Mapping[str, Any]) -> list[str]:
-    """What a reviewer should look at in a slide's QC numbers."""
-    flags = []
-    if row["status"] == "excluded":
-        flags.append(f"excluded: {row['reason']}")
-    if row.get("tiles_unreadable"):
-        flags.append(
-            f"{row['tiles_unreadable']} of {row['tiles_kept']} tissue tiles unreadable (a corrupt or "
-            f"truncated file?), left out; first: {row['unreadable_first']}"
-        )
-    if row.get("background") == "dark":
-        flags.append("dark background (fluorescence?)")
-    if row["tissue_share"] > FULL_MASK:
-        flags.append(f"mask covers {100 * row['tissue_share']:.0f}% of the slide: check the background")
-    if row["mpp_source"] not in ("slide", "none"):
-        flags.append(f"MPP from the {row['mpp_source']}")
-    if row["mpp_source"] == "sheet":
-        mismatch = sheet_mpp_mismatch(row["mpp_x"], row.get("file_mpp"))
-        if mismatch:
-            flags.append(mismatch)
-    return flags

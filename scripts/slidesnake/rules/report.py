@@ -169,11 +169,12 @@ def cross_site(
 
 
 def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_tsv: str) -> None:
-    """Rule ``performance``: every model on every held-out set side by side (test splits, cohorts)."""
+    """Rule ``performance``: every model on every held-out set side by side (test splits, cohorts, a MIL
+    dataset's out-of-fold predictions)."""
     tables = []
     for path in metrics_tsvs:
         metrics = read_table(path)
-        held_out = metrics[metrics["split"].isin(["test", "external"])]
+        held_out = metrics[metrics["split"].isin(["test", "external", "oof"])]  # oof: a MIL dataset
         tables.append(held_out)
     joined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["dataset"])
     joined.insert(0, "model", joined["dataset"].map(models))
