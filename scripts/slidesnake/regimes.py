@@ -120,16 +120,19 @@ def check_models(config: Mapping[str, Any], *, ensembles: Sequence[str], base_di
         raise StudyError(listing("config: models", problems))
 
 
-def _probe_problems(
+def _feature_model_problems(
     where: str,
     dataset: str,
     settings: ModelSettings,
     config: Mapping[str, Any],
     encoders: Mapping[str, Any],
+    *,
+    model: str,
 ) -> list[str]:
+    """Problems of a model learning from an encoder's stored features (`model`: 'a probe', 'MIL')."""
     known = sorted(encoders)
     if settings.encoder is None:
-        return [f"{where}: encoder: a probe needs one (a key of config encoders: {known})"]
+        return [f"{where}: encoder: {model} needs one (a key of config encoders: {known})"]
     if settings.encoder not in encoders:
         return [f"{where}: encoder: {settings.encoder!r} is not an encoder of config encoders {known}"]
     problems = []
@@ -141,7 +144,18 @@ def _probe_problems(
         elif source in config["datasets"] and model_settings(config, source).kind == "probe":
             problems.append(f"{where}: encoder: {settings.encoder!r} is dataset {source!r}'s model, a probe")
     if settings.init is not None:
-        problems.append(f"{where}: init: a probe does not start from a network (init is for kind cnn)")
+        problems.append(f"{where}: init: {model} does not start from a network (init is for kind cnn)")
+    return problems
+
+
+def _probe_problems(
+    where: str,
+    dataset: str,
+    settings: ModelSettings,
+    config: Mapping[str, Any],
+    encoders: Mapping[str, Any],
+) -> list[str]:
+    problems = _feature_model_problems(where, dataset, settings, config, encoders, model="a probe")
     stride = config["prediction"]["stride"]
     if stride is not None:
         problems.append(
@@ -163,8 +177,7 @@ def _mil_problems(
         return [f"{where}: kind: mil: a MIL dataset has no cohort variants (not yet)"]
     if ": regimes: " in where:
         return [f"{where}: kind: mil: MIL is not a regime (give the slides a dataset of their own)"]
-    problems = [p for p in _probe_problems(where, dataset, settings, config, encoders) if "stride" not in p]
-    problems = [p.replace("a probe needs", "MIL needs").replace("a probe does", "MIL does") for p in problems]
+    problems = _feature_model_problems(where, dataset, settings, config, encoders, model="MIL")
     section = config["datasets"][dataset]
     if section["labels"]["source"] not in ("slide", "patients"):
         problems.append(
