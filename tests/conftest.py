@@ -26,6 +26,7 @@ LONGEST_FIRST = (
     "test_workflow.py",
     "test_crossval.py",
     "test_bad_slides.py",
+    "test_ids_workflow.py",
     "test_probe_workflow.py",
 )
 

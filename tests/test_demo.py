@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,8 +13,12 @@ import pytest
 from skimage.color import rgb2hed
 from skimage.draw import polygon as draw_polygon
 
+from conftest import ROOT, validated_config
 from slidesnake.demo import DEMO_DATASETS, demo_sheet, main, write_demo_slide, write_demo_study
+from slidesnake.demo.encoder import texture_encoder_bytes
 from slidesnake.demo.sheet import DEMO_ARTEFACTS, TRAIT
+from slidesnake.features.encoders import encoders_from_config
+from slidesnake.features.loading import load_encoder
 
 SLIDES = {"site_a": "A01", "site_b": "B02"}
 SMALL_LEVEL0 = {"site_a": (2400, 1600), "site_b": (1200, 800)}
@@ -40,26 +45,26 @@ def _rings(geojson: Path) -> list[np.ndarray]:
 def test_sheet_layout() -> None:
     sheet = demo_sheet("demo/out")
     assert list(sheet.columns) == ["slide_id", "patient_id", "dataset", "path", "annotations", "label"]
-    assert len(sheet) == 40 and sheet["slide_id"].is_unique
-    assert sheet["patient_id"].nunique() == 36
+    assert len(sheet) == 56 and sheet["slide_id"].is_unique
+    assert sheet["patient_id"].nunique() == 52
     assert set(sheet["dataset"]) == set(DEMO_DATASETS) == {"site_a", "site_b", "site_c"}
     assert (sheet.groupby("patient_id")["dataset"].nunique() == 1).all()
     assert sheet.groupby("dataset")["slide_id"].count().to_dict() == {
         "site_a": 12,
         "site_b": 12,
-        "site_c": 16,
+        "site_c": 32,
     }
     assert sheet.groupby("dataset")["patient_id"].nunique().to_dict() == {
         "site_a": 10,
         "site_b": 10,
-        "site_c": 16,
+        "site_c": 32,
     }
     row = sheet.set_index("slide_id").loc["A01"]
     assert row["path"] == "demo/out/A01.svs" and row["annotations"] == "demo/out/A01.geojson"
     assert row["patient_id"] == "PA1" and row["dataset"] == "site_a" and row["label"] == ""
     # the trait: site_c's slide label, in half of its patients; the other sites carry none
     trait = sheet[sheet["dataset"] == "site_c"]["label"].value_counts().to_dict()
-    assert trait == {TRAIT[0]: 8, TRAIT[1]: 8}
+    assert trait == {TRAIT[0]: 16, TRAIT[1]: 16}
     assert (sheet[sheet["dataset"] != "site_c"]["label"] == "").all()
     assert set(DEMO_ARTEFACTS) < set(sheet["slide_id"])
     assert sorted(DEMO_ARTEFACTS.values()) == ["blur", "fold", "pen", "sparse"]
@@ -189,3 +194,21 @@ def test_write_demo_study_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert slide.dimensions == SMALL_LEVEL0["site_b"]
     again = write_demo_study(str(out), small=True)
     pd.testing.assert_frame_equal(again, demo_sheet(str(out), small=True))
+
+
+def test_the_demo_encoder_is_the_committed_file() -> None:
+    """The demo's generic encoder: written again byte for byte, its digest the config's, 112 features a
+    tile, the same for a tile alone or in a batch."""
+    data = texture_encoder_bytes()
+    committed = ROOT / "config" / "encoders" / "demo_texture.onnx"
+    assert committed.read_bytes() == data
+    entry = validated_config()["encoders"]["demo_texture"]
+    assert entry["sha256"]["config/encoders/demo_texture.onnx"] == hashlib.sha256(data).hexdigest()
+    encoder = load_encoder(
+        encoders_from_config({"demo_texture": entry})["demo_texture"], base_dir=ROOT, threads=1
+    )
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    features = encoder.embed(tiles)
+    assert features.shape == (3, 112) and features.dtype == np.float32 and np.isfinite(features).all()
+    np.testing.assert_array_equal(encoder.embed(tiles[:1]), features[:1])

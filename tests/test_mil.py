@@ -4,6 +4,7 @@ and the patient label tables say what they should."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,10 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import validated_config
 from slidesnake.errors import StudyError
-from slidesnake.mil.bags import Bag, padded, sampled_mask
+from slidesnake.mil.bags import Bag, padded, sampled_batch
 from slidesnake.mil.crossval import crossvalidate
 from slidesnake.mil.evaluation import attention_check, bag_probabilities, mil_metrics
-from slidesnake.mil.network import build_network, predict_bags
+from slidesnake.mil.network import build_network, predict_bags, tile_statistics
 from slidesnake.mil.settings import MILSettings
 from slidesnake.patient_labels import with_patient_labels
 
@@ -81,27 +82,52 @@ def test_attention_mil_learns_a_planted_signal_and_attends_to_it(crossvalidated)
 
 def test_padding_and_batching_do_not_change_a_bag() -> None:
     bags, _ = _bags(4, seed=5)
-    model = build_network(DIM, 2, _settings(), "attention")
+    statistics = tile_statistics(*padded(bags))
+    model = build_network(statistics, 2, _settings(), "attention")
     alone_p, alone_a = predict_bags(model, *padded(bags[:1]))
     batch_p, batch_a = predict_bags(model, *padded(bags, length=200))
     np.testing.assert_allclose(alone_p[0], batch_p[0], atol=1e-5)
     np.testing.assert_allclose(alone_a[0], batch_a[0, : len(bags[0])], atol=1e-5)
     assert (batch_a[0, len(bags[0]) :] == 0).all()  # padding gets no attention at all
-    mean_model = build_network(DIM, 2, _settings(), "mean")
+    mean_model = build_network(statistics, 2, _settings(), "mean")
     p1, a1 = predict_bags(mean_model, *padded(bags[1:2]))
     p2, a2 = predict_bags(mean_model, *padded(bags, length=200))
     np.testing.assert_allclose(p1[0], p2[1], atol=1e-5)
     np.testing.assert_allclose(a1[0], 1 / len(bags[1]), atol=1e-7)
 
 
-def test_sampled_mask_keeps_at_most_the_tiles_per_bag() -> None:
+def test_a_training_batch_keeps_at_most_the_tiles_per_bag_of_its_own_bags() -> None:
     bags, _ = _bags(3, seed=1)
-    _, mask = padded(bags)
-    sampled = sampled_mask(mask, 20, np.random.default_rng(0))
-    assert (sampled.sum(axis=1) == np.minimum(mask.sum(axis=1), 20)).all()
-    assert not (sampled > mask).any()
+    features, mask = padded(bags)
+    batch, batch_mask = sampled_batch(features, mask, np.array([2, 0]), 20, np.random.default_rng(0))
+    assert batch.shape == (2, 20, DIM) and (batch_mask == 1).all()
+    for row, bag in zip(batch, (bags[2], bags[0]), strict=True):  # each tile is one of its bag's, once
+        matches = (row[:, None, :] == bag.features[None, :, :]).all(axis=2)
+        assert (matches.sum(axis=1) == 1).all() and (matches.sum(axis=0) <= 1).all()
+    short = dataclasses.replace(bags[0], name="short", features=bags[0].features[:7])
+    features, mask = padded([short, bags[1]])
+    batch, batch_mask = sampled_batch(features, mask, np.array([0, 1]), 20, np.random.default_rng(0))
+    assert batch_mask.sum(axis=1).tolist() == [7, 20]  # a short bag whole, padded
+    np.testing.assert_array_equal(batch[0, :7], short.features)
     with pytest.raises(ValueError, match="shorter than the longest bag"):
         padded(bags, length=5)
+
+
+def test_standardized_features_learn_where_raw_small_features_do_not_move() -> None:
+    """Encoder features are often tiny (pooled ReLU activations): the network standardizes them itself."""
+    bags, _ = _bags(4, seed=2)
+    small = [dataclasses.replace(b, features=0.01 * b.features + 0.3) for b in bags]
+    features, mask = padded(small)
+    mean, variance = tile_statistics(features, mask)
+    tiles = np.concatenate([b.features for b in small]).astype(np.float64)
+    np.testing.assert_allclose(mean, tiles.mean(axis=0), rtol=1e-6)  # real tiles only, not the padding
+    np.testing.assert_allclose(variance, tiles.var(axis=0), rtol=1e-6)
+    constant = features.copy()
+    constant[..., 0] = 5.0
+    assert tile_statistics(constant, mask)[1][0] == 1.0  # a constant feature is left unscaled
+    model = build_network((mean, variance), 2, _settings(), "attention")
+    standardized = model.get_layer("standardized")(features[:1, :10])
+    assert float(np.std(standardized)) == pytest.approx(1.0, abs=0.3)
 
 
 def test_metrics_equal_scikit_learn_and_report_the_seed_spread(crossvalidated) -> None:

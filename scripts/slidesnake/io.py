@@ -155,9 +155,20 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
         table.to_csv(tmp, sep="\t", index=False)
 
 
+#: Columns of stored tables that hold ids (slides, patients, items, bags): text exactly as written.
+ID_COLUMNS = ("slide_id", "patient_id", "item", "bag")
+
+
 def read_table(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
-    """Read a tab-separated table written by :func:`write_table`."""
-    return pd.read_csv(path, sep="\t", **kwargs)
+    """Read a tab-separated table written by :func:`write_table`; its id columns (:data:`ID_COLUMNS`) as
+    the text written (``007``, ``1e3``, ``NA`` stay what they are; an empty id is ``""``), whatever
+    `kwargs` (:func:`pandas.read_csv`'s) say of the other columns."""
+    table = pd.read_csv(path, sep="\t", **kwargs)
+    ids = [column for column in ID_COLUMNS if column in table.columns]
+    if ids:
+        text = pd.read_csv(path, sep="\t", usecols=ids, dtype=str, keep_default_na=False)
+        table[ids] = text[ids]
+    return table
 
 
 def setup_logging(log_path: str | os.PathLike | None = None) -> logging.Logger:

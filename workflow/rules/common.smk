@@ -27,9 +27,17 @@ from slidesnake.provenance import log_run, run_state  # noqa: E402
 from slidesnake.regimes import (
     check_models,
     regime_settings,
-    training_text,
 )  # noqa: E402
-from slidesnake.settings import model_settings, stain_label  # noqa: E402
+from slidesnake.mil.settings import mil_section  # noqa: E402
+from slidesnake.report.study_rows import (
+    cohort_rows,
+    cross_site_rows,
+    dataset_rows,
+    regime_rows,
+)  # noqa: E402
+from slidesnake.roles import slides_of as study_slides  # noqa: E402
+from slidesnake.roles import study_roles  # noqa: E402
+from slidesnake.settings import model_settings  # noqa: E402
 from slidesnake.study import (
     SLIDE_ID,
     check_sheet,
@@ -56,15 +64,15 @@ CELLS = {
     }
     for column, values in sheet.items()
 }
-PATCH_DATASETS = sorted(
-    d for d, c in config["datasets"].items() if c["labels"]["source"] == "patches"
-)
-SLIDE_DATASETS = sorted(set(config["datasets"]) - set(PATCH_DATASETS))
-DATASETS = SLIDE_DATASETS + PATCH_DATASETS
-COHORTS = sorted(config["cohorts"])
+# what each dataset and cohort is (patch or slide dataset, MIL, cross-validated, cross-site cohort...)
+ROLES = study_roles(config)
+PATCH_DATASETS = list(ROLES.patch_datasets)
+SLIDE_DATASETS = list(ROLES.slide_datasets)
+DATASETS = list(ROLES.datasets)
+COHORTS = list(ROLES.cohorts)
 # cohorts that predict another dataset's slides (external validation); the others have sheet rows
-EXTERNAL_COHORTS = [c for c in COHORTS if config["cohorts"][c]["slides"]]
-LABELLED_COHORTS = [c for c in COHORTS if cohort_labels(config, c)]
+EXTERNAL_COHORTS = list(ROLES.external_cohorts)
+LABELLED_COHORTS = list(ROLES.labelled_cohorts)
 # everything that has an entries table and a report: datasets and labelled cohorts
 EVALUATED = DATASETS + LABELLED_COHORTS
 # the sheet's datasets and cohorts whose slides are labelled (one label_tiles job each)
@@ -74,21 +82,13 @@ LABELLED_HOMES = sorted(
     if home in SLIDE_DATASETS or home in LABELLED_COHORTS
 )
 # cross-validation: k fold models per dataset; the deployed model is their ensemble or one refit
-FOLDS = config["splits"]["folds"]
+FOLDS = ROLES.folds
 # classifiers from outside (model kind pretrained): installed, not trained; every patient is a test one
-PRETRAINED_DATASETS = [
-    d for d in DATASETS if model_settings(config, d).kind == "pretrained"
-]
+PRETRAINED_DATASETS = list(ROLES.pretrained_datasets)
 # slide-level learning (model kind mil): cross-validated on stored features, no tile model or maps
-MIL_DATASETS = [d for d in SLIDE_DATASETS if model_settings(config, d).kind == "mil"]
-CROSSVAL_DATASETS = (
-    [d for d in DATASETS if d not in PRETRAINED_DATASETS + MIL_DATASETS]
-    if FOLDS >= 2
-    else []
-)
-ENSEMBLE_DATASETS = (
-    CROSSVAL_DATASETS if config["splits"]["deploy"] == "ensemble" else []
-)
+MIL_DATASETS = list(ROLES.mil_datasets)
+CROSSVAL_DATASETS = list(ROLES.crossval_datasets)
+ENSEMBLE_DATASETS = list(ROLES.ensemble_datasets)
 TRAINED_DATASETS = [d for d in DATASETS if d not in ENSEMBLE_DATASETS + MIL_DATASETS]
 # datasets with a tile model (maps, tile evaluation), and the slides it maps
 TILE_DATASETS = [d for d in DATASETS if d not in MIL_DATASETS]
@@ -98,13 +98,9 @@ MAPPED_SLIDES = [
 # evaluated from tile predictions (a MIL dataset's metrics and page come from mil_report)
 TILE_EVALUATED = [n for n in EVALUATED if n not in MIL_DATASETS]
 # cohorts predicted by a variant of their dataset's model (cohort variant: settings changed, e.g. stain)
-VARIANT_COHORTS = [c for c in COHORTS if config["cohorts"][c]["variant"]]
+VARIANT_COHORTS = list(ROLES.variant_cohorts)
 # one dataset's slides through another dataset's model: the cross-site table, by stain setting
-CROSS_SITE_COHORTS = [
-    c
-    for c in EXTERNAL_COHORTS
-    if config["cohorts"][c]["slides"] != config["cohorts"][c]["model"]
-]
+CROSS_SITE_COHORTS = list(ROLES.cross_site_cohorts)
 # their models, each with its own test metrics as the in-site reference
 CROSS_SITE_MODELS = sorted({config["cohorts"][c]["model"] for c in CROSS_SITE_COHORTS})
 
@@ -151,11 +147,6 @@ REGIMES = {
 REGIME_NAMES = sorted({r for names in REGIMES.values() for r in names})
 
 
-def mil_settings(dataset):
-    """The config's mil section updated by the dataset's own mil keys."""
-    return {**config["mil"], **config["datasets"][dataset].get("mil", {})}
-
-
 def split_settings(name):
     """Config splits for a dataset: a pretrained classifier's patients are all test ones, in one fold; a
     MIL dataset's are all in mil: folds (every patient out of fold once)."""
@@ -163,7 +154,7 @@ def split_settings(name):
         return {
             **config["splits"],
             "fractions": {"train": 1.0, "val": 0.0, "test": 0.0},
-            "folds": mil_settings(name)["folds"],
+            "folds": mil_section(config, name)["folds"],
         }
     if name not in PRETRAINED_DATASETS:
         return config["splits"]
@@ -274,39 +265,6 @@ def encoder_inputs(settings):
     return encoder_files(settings.encoder) + encoder_model(settings.encoder)
 
 
-def regime_rows():
-    """Every model the regimes table compares: each regime dataset's own model, then its regimes."""
-    rows = []
-    for dataset, names in REGIMES.items():
-        for regime in ["model", *names]:
-            folder = (
-                f"results/models/{dataset}"
-                if regime == "model"
-                else f"results/models/{dataset}/regimes/{regime}"
-            )
-            settings = (
-                model_settings(config, dataset)
-                if regime == "model"
-                else regime_settings(config, dataset, regime)
-            )
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "regime": regime,
-                    "training": training_text(settings),
-                    "model_path": f"{folder}/model.keras",
-                    "model_json": f"{folder}/config.json",
-                    "entries_tsv": f"results/entries/{dataset}.tsv",
-                    "classes": labels_of(dataset)["classes"],
-                    "positive_class": config["datasets"][dataset]["positive_class"],
-                    "image_size": config["datasets"][dataset]
-                    .get("patches", {})
-                    .get("image_size"),
-                }
-            )
-    return rows
-
-
 def regime_encoder_files():
     """The files the probes of the regimes table load."""
     files = []
@@ -393,8 +351,7 @@ def labels_of(name):
 
 def slides_of(name):
     """The slides of a dataset or cohort (a cohort reusing a dataset's slides: those)."""
-    reused = config["cohorts"].get(name, {}).get("slides")
-    return sheet.loc[sheet["dataset"] == (reused or name), "slide_id"].tolist()
+    return study_slides(config, sheet, name)
 
 
 def sites_of(dataset):
@@ -446,19 +403,6 @@ def cohort_settings(cohort):
     """The model settings of the model that predicts a cohort (its variant's, if it has one)."""
     cfg = config["cohorts"][cohort]
     return model_settings(config, cfg["model"], variant=cfg["variant"])
-
-
-def cross_site_rows():
-    """The cross-site cohorts: name, model, slides' dataset and the model's stain setting."""
-    return [
-        {
-            "cohort": cohort,
-            "model": config["cohorts"][cohort]["model"],
-            "slides": config["cohorts"][cohort]["slides"],
-            "stain": stain_label(cohort_settings(cohort)),
-        }
-        for cohort in CROSS_SITE_COHORTS
-    ]
 
 
 def annotation_file(slide):
@@ -562,74 +506,3 @@ def leakage_check(wildcards):
     """For a cohort's slide: its cohort's check against the model's training data, which must pass first."""
     name = name_of(wildcards)
     return [f"results/splits/{name}.leakage.json"] if name in COHORTS else []
-
-
-def deployed_as(dataset):
-    """How the dataset's deployed model is made, when it is cross-validated."""
-    if dataset in ENSEMBLE_DATASETS:
-        return f"; mean of {FOLDS} fold models ({FOLDS}-fold cross-validation)"
-    if dataset in CROSSVAL_DATASETS:
-        return f"; trained on the train split, {FOLDS}-fold cross-validation beside it"
-    return ""
-
-
-def study_datasets():
-    """One row per dataset for the study summary: what it is, its slides and patients, its model."""
-    rows = []
-    for name in DATASETS:
-        cfg = config["datasets"][name]
-        settings = model_settings(config, name)
-        geometry = dataset_geometry(config, name)
-        rows.append(
-            {
-                "dataset": name,
-                "kind": (
-                    "patch folder"
-                    if name in PATCH_DATASETS
-                    else f"slides ({cfg['labels']['source']} labels)"
-                ),
-                "slides": len(slides_of(name)),
-                "patients": sheet.loc[slides_of(name), "patient_id"].nunique(),
-                "classes": ", ".join(cfg["labels"]["classes"]),
-                "positive_class": cfg["positive_class"],
-                "model": training_text(settings)
-                + (
-                    f", {mil_settings(name)['bag']} bags, {mil_settings(name)['folds']}-fold "
-                    f"cross-validation, {mil_settings(name)['seeds']} seeds"
-                    if settings.kind == "mil"
-                    else ""
-                )
-                + (
-                    ""
-                    if settings.kind in ("probe", "mil")
-                    else f", {settings.epochs} epochs"
-                )
-                + deployed_as(name),
-                "geometry": str(geometry) if geometry else "images of unknown MPP",
-            }
-        )
-    return rows
-
-
-def study_cohorts():
-    """One row per cohort for the study summary."""
-    rows = []
-    for name in COHORTS:
-        cfg = config["cohorts"][name]
-        rows.append(
-            {
-                "cohort": name,
-                "model": cfg["model"] + (" (variant)" if cfg["variant"] else ""),
-                "stain": stain_label(cohort_settings(name)),
-                "slides": (
-                    f"those of dataset {cfg['slides']}"
-                    if cfg["slides"]
-                    else "its own sheet rows"
-                ),
-                "count": len(slides_of(name)),
-                "labelled": name in LABELLED_COHORTS,
-                "positive_class": positive_class(config, name),
-                "geometry": str(home_geometry(config, name)),
-            }
-        )
-    return rows

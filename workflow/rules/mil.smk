@@ -35,7 +35,7 @@ rule train_mil:
         tf_threads=config["tf_threads"],
         slides=lambda wildcards: slides_of(wildcards.dataset),
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        mil=lambda wildcards: mil_settings(wildcards.dataset),
+        mil=lambda wildcards: mil_section(config, wildcards.dataset),
     script:
         "../../scripts/train_mil.py"
 
@@ -96,7 +96,7 @@ rule mil_report:
         },
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
         positive_class=lambda wildcards: positive_class(config, wildcards.dataset),
-        mil=lambda wildcards: mil_settings(wildcards.dataset),
+        mil=lambda wildcards: mil_section(config, wildcards.dataset),
         evaluation=config["evaluation"],
     script:
         "../../scripts/mil_report.py"

@@ -115,8 +115,8 @@ rule train_regime:
 rule regimes:
     input:
         entries=expand("results/entries/{dataset}.tsv", dataset=sorted(REGIMES)),
-        models=[row["model_path"] for row in regime_rows()],
-        configs=[row["model_json"] for row in regime_rows()],
+        models=[row["model_path"] for row in regime_rows(config)],
+        configs=[row["model_json"] for row in regime_rows(config)],
         encoders=regime_encoder_files(),
     output:
         regimes=report(
@@ -136,7 +136,7 @@ rule regimes:
     params:
         code=code_version("regimes"),
         tf_threads=config["tf_threads"],
-        models=regime_rows(),
+        models=regime_rows(config),
         evaluation=config["evaluation"],
     script:
         "../../scripts/regimes.py"

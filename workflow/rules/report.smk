@@ -110,7 +110,7 @@ rule cross_site:
         runtime=5,
     params:
         code=code_version("cross_site"),
-        cohorts=cross_site_rows(),
+        cohorts=cross_site_rows(config, ROLES),
         models=CROSS_SITE_MODELS,
     script:
         "../../scripts/cross_site.py"
@@ -212,8 +212,8 @@ rule study_pages:
         runtime=20,
     params:
         code=code_version("study_pages"),
-        datasets=study_datasets(),
-        cohorts=study_cohorts(),
+        datasets=dataset_rows(config, sheet, ROLES),
+        cohorts=cohort_rows(config, sheet, ROLES),
         homes=sheet["dataset"].to_dict(),
     script:
         "../../scripts/study_pages.py"

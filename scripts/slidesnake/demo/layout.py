@@ -72,7 +72,7 @@ def tumor_polygons(
     rng: np.random.Generator,
     tissue: np.ndarray,
     *,
-    cover: tuple[float, float] = (0.27, 0.36),
+    cover: tuple[float, float],
     most: int = 2,
     taken: np.ndarray | None = None,
 ) -> list[np.ndarray]:

@@ -18,6 +18,10 @@ from .texture import fibre_noise, lowpass_noise, paint_nuclei, place, stamp_bank
 
 #: Background brightness of the glass.
 BACKGROUND = 240.0
+#: The trait (a slide label): this share of a trait slide's tumor cells have vesicular nuclei.
+VESICULAR_SHARE = 0.35
+#: Mucin pools of a trait slide: where a smooth unit-variance noise field exceeds this level.
+MUCIN_LEVEL = 1.4
 #: Depth into the tumor (generated pixels, 0.5 um) over which it grows from low grade to its full atypia.
 EDGE_PX = 50.0
 #: Standard deviation (log scale) of a slide's stain amounts around its site's; of the section's thickness.
@@ -84,16 +88,17 @@ def _tumor_grade(rng: np.random.Generator, tumor: np.ndarray) -> np.ndarray:
 
 
 def _mucin(rng: np.random.Generator, tumor: np.ndarray) -> np.ndarray:
-    """Lakes of extracellular mucin covering about half of the tumor (the trait: a mucinous tumor)."""
+    """Small pools of extracellular mucin in about a twelfth of the tumor (part of the trait)."""
     h, w = tumor.shape
     field = ndimage.zoom(lowpass_noise(rng, (h // 4 + 1, w // 4 + 1), 8.0), 4, order=1)[:h, :w]
-    return tumor & (field > 0.0) & (ndimage.distance_transform_edt(tumor) > 10)
+    return tumor & (field > MUCIN_LEVEL) & (ndimage.distance_transform_edt(tumor) > 10)
 
 
 def _tumor_nuclei(
     rng: np.random.Generator, tumor: np.ndarray, grade: np.ndarray, lumens: np.ndarray, trait: bool
 ) -> np.ndarray:
-    """Tumor nuclei: crowded, larger, darker where the grade is high; vesicular in most of a trait slide.
+    """Tumor nuclei: crowded, larger, darker where the grade is high; in a trait slide, scattered among them,
+    :data:`VESICULAR_SHARE` of them vesicular.
 
     In a trait slide's mucin lakes (``lumens`` holds them too) only a few cells float.
     """
@@ -105,9 +110,8 @@ def _tumor_nuclei(
     ys, xs, g = ys[keep], xs[keep], g[keep]
     high = rng.random(ys.size) < g
     kinds = np.where(high, "tumor", "tumor_low")
-    if trait:  # the trait lives in most, not all, of the tumor
-        field = lowpass_noise(rng, (h // 8 + 1, w // 8 + 1), 10.0)[ys // 8, xs // 8]
-        kinds = np.where(high & (field > -0.7), "tumor_vesicular", kinds)
+    if trait:  # the trait lives in a share of the tumor cells, everywhere in the tumor
+        kinds = np.where(rng.random(ys.size) < VESICULAR_SHARE, "tumor_vesicular", kinds)
     nuclei = np.zeros((h, w), np.float32)
     for kind in np.unique(kinds):
         sel = kinds == kind
@@ -137,8 +141,8 @@ def render(
     alpha, tumor : numpy.ndarray
         (row, column) soft tissue mask (0-1) and tumor mask at GEN_MPP.
     trait : bool
-        The demo's slide-level trait, a mucinous tumor: lakes of mucin over about half of the tumor
-        and vesicular tumor nuclei in most of the rest.
+        The demo's slide-level trait: vesicular nuclei (larger, pale, a dark rim and a nucleolus) in
+        :data:`VESICULAR_SHARE` of the tumor cells, and small pools of mucin in about a tenth of the tumor.
     artefacts : ArtefactLayers, optional
         A fold (thicker tissue), an out-of-focus region and pen ink laid over the slide.
     """

@@ -23,6 +23,8 @@ DEMO_DATASETS: dict[str, dict] = {
         "hematoxylin_amount": 0.9,
         # A sharp 40x scanner: no blur beyond the optics of every slide (generated pixels, sigma).
         "scanner_blur": 0.0,
+        # tumor: this share of the tissue (a range, drawn per slide)
+        "tumor_cover": (0.27, 0.36),
     },
     "site_b": {
         "mpp": 0.5,
@@ -37,13 +39,14 @@ DEMO_DATASETS: dict[str, dict] = {
         "hematoxylin_amount": 1.35,
         # A softer 20x scanner.
         "scanner_blur": 1.3,
+        "tumor_cover": (0.27, 0.36),
     },
     "site_c": {
         "mpp": 0.25,
         "app_mag": 40,
         "slide_prefix": "C",
         "patient_prefix": "PC",
-        "slides_per_patient": (1,) * 16,
+        "slides_per_patient": (1,) * 32,
         "hematoxylin_od": (0.70, 0.88, 0.24),
         "eosin_od": (0.10, 0.64, 0.22),
         "eosin_amount": 0.95,
@@ -51,7 +54,9 @@ DEMO_DATASETS: dict[str, dict] = {
         "scanner_blur": 0.0,
         # The slide-level trait: 'vesicular' tumors, mucinous (lakes of pale mucin) with larger, pale nuclei
         # (a dark rim, a nucleolus), in the patients marked 1, 'classic' in the others (the sheet's label).
-        "trait_patients": (1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0),
+        "trait_patients": (1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0)
+        + (0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1),
+        "tumor_cover": (0.27, 0.36),
     },
 }
 

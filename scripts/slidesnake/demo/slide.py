@@ -130,7 +130,7 @@ def write_demo_slide(
     sparse = SPARSE_MM2 / (width_um * height_um / 1e6) if look["artefact"] == "sparse" else None
     field, threshold, radius = tissue_field(rng, (ch, cw), sparse=sparse)
     tissue_coarse = field > threshold
-    annotated = tumor_polygons(rng, tissue_coarse)
+    annotated = tumor_polygons(rng, tissue_coarse, cover=spec["tumor_cover"])
     polygons = list(annotated)
     if annotated and rng.random() < UNANNOTATED_FOCUS:  # a focus the annotator missed
         taken = np.zeros_like(tissue_coarse)

@@ -124,11 +124,38 @@ def padded(bags: Sequence[Bag], length: int | None = None) -> tuple[np.ndarray, 
     return features, mask
 
 
-def sampled_mask(mask: np.ndarray, tiles_per_bag: int, rng: np.random.Generator) -> np.ndarray:
-    """A training epoch's mask: at most `tiles_per_bag` real tiles of each bag, drawn without replacement."""
-    out = np.zeros_like(mask)
-    for i, row in enumerate(mask):
-        real = np.flatnonzero(row)
-        keep = real if len(real) <= tiles_per_bag else rng.choice(real, tiles_per_bag, replace=False)
-        out[i, keep] = 1.0
-    return out
+def sampled_batch(
+    features: np.ndarray, mask: np.ndarray, rows: np.ndarray, tiles_per_bag: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A training batch: the padded bags `rows`, each cut to at most `tiles_per_bag` of its real tiles
+    (drawn without replacement) and padded to the longest of them.
+
+    Parameters
+    ----------
+    features, mask : numpy.ndarray
+        Padded bags (bag, tile, feature) and their mask (bag, tile).
+    rows : numpy.ndarray
+        The bags of the batch.
+    tiles_per_bag : int
+        Most tiles kept of a bag.
+    rng : numpy.random.Generator
+        Draws the tiles.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Features (bag, tile, feature) and mask (bag, tile) of the batch.
+    """
+    kept = []
+    for row in rows:
+        real = np.flatnonzero(mask[row])
+        if len(real) > tiles_per_bag:
+            real = np.sort(rng.choice(real, tiles_per_bag, replace=False))
+        kept.append(real)
+    length = max(len(k) for k in kept)
+    batch = np.zeros((len(rows), length, features.shape[-1]), np.float32)
+    batch_mask = np.zeros((len(rows), length), np.float32)
+    for i, (row, tiles) in enumerate(zip(rows, kept, strict=True)):
+        batch[i, : len(tiles)] = features[row, tiles]
+        batch_mask[i, : len(tiles)] = 1.0
+    return batch, batch_mask

@@ -1,10 +1,12 @@
 """The MIL networks in Keras: gated attention (Ilse et al. 2018), the mean-pooling baseline, their training.
 
-Both take a padded bag (``features``: bag, tile, feature) and its ``mask`` (bag, tile): a tile embedding
-(dense ``hidden``, ReLU, dropout), a pooling over the bag's real tiles, and a linear classifier with a
-softmax. Gated attention scores each tile ``w . (tanh(V h) * sigmoid(U h))`` and pools with the softmax of
-the scores over the real tiles (padding gets exactly zero weight); mean pooling gives every real tile the
-same weight. Each network has two outputs, ``probabilities`` and ``attention`` (the pooling weights).
+Both take a padded bag (``features``: bag, tile, feature) and its ``mask`` (bag, tile): the features
+standardized with their training tiles' mean and variance (stored in the network, so it takes raw
+features), a tile embedding (dense ``hidden``, ReLU, dropout), a pooling over the bag's real tiles, and
+a linear classifier with a softmax. Gated attention scores each tile ``w . (tanh(V h) * sigmoid(U h))``
+and pools with the softmax of the scores over the real tiles (padding gets exactly zero weight); mean
+pooling gives every real tile the same weight. Each network has two outputs, ``probabilities`` and
+``attention`` (the pooling weights).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from keras import layers, ops
 
-from .bags import sampled_mask
+from .bags import sampled_batch
 from .settings import MILSettings
 
 log = logging.getLogger(__name__)
@@ -66,11 +68,27 @@ class BagPooling(layers.Layer):
         return {**super().get_config(), "pooling": self.pooling, "units": self.units}
 
 
-def build_network(dim: int, classes: int, settings: MILSettings, pooling: Pooling) -> keras.Model:
-    """A MIL network on `dim` features per tile for `classes` classes (outputs: probabilities, attention)."""
-    features = keras.Input((None, dim), name="features")
+def tile_statistics(features: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each feature over the real tiles of padded bags (a constant feature: variance 1).
+
+    Encoder features are often on very different scales (pooled ReLU activations, many near zero): without
+    standardizing them a small MIL network barely moves from its initial output.
+    """
+    tiles = features[mask > 0].astype(np.float64)
+    variance = tiles.var(axis=0)
+    return tiles.mean(axis=0), np.where(variance > 1e-12, variance, 1.0)
+
+
+def build_network(
+    statistics: tuple[np.ndarray, np.ndarray], classes: int, settings: MILSettings, pooling: Pooling
+) -> keras.Model:
+    """A MIL network for `classes` classes on features standardized by `statistics` (mean, variance: see
+    :func:`tile_statistics`); outputs: probabilities, attention."""
+    mean, variance = statistics
+    features = keras.Input((None, len(mean)), name="features")
     mask = keras.Input((None,), name="mask")
-    embedded = layers.Dense(settings.hidden, activation="relu", name="embedding")(features)
+    standardized = layers.Normalization(mean=mean, variance=variance, name="standardized")(features)
+    embedded = layers.Dense(settings.hidden, activation="relu", name="embedding")(standardized)
     embedded = layers.Dropout(settings.dropout, name="embedding_dropout")(embedded)
     pooled, weights = BagPooling(pooling, settings.attention, name="pooling")([embedded, mask])
     logits = layers.Dense(classes, name="classifier")(pooled)
@@ -134,7 +152,7 @@ def fit_network(
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     features, mask, labels = train
-    model = build_network(features.shape[-1], classes, settings, pooling)
+    model = build_network(tile_statistics(features, mask), classes, settings, pooling)
     trainer = keras.Model(model.input, model.get_layer("probabilities").output)
     trainer.compile(
         optimizer=keras.optimizers.AdamW(settings.learning_rate, weight_decay=settings.weight_decay),
@@ -143,19 +161,18 @@ def fit_network(
     weights = class_weights(labels, classes)
     best, best_loss, waited, rows = trainer.get_weights(), np.inf, 0, []
     for epoch in range(1, settings.epochs + 1):
-        epoch_mask = sampled_mask(mask, settings.tiles_per_bag, rng)
-        fitted = trainer.fit(
-            {"features": features, "mask": epoch_mask},
-            labels,
-            sample_weight=weights,
-            batch_size=settings.batch_size,
-            epochs=1,
-            shuffle=True,
-            verbose=0,
-        )
+        order = rng.permutation(len(labels))
+        losses = []
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            batch_features, batch_mask = sampled_batch(features, mask, batch, settings.tiles_per_bag, rng)
+            loss = trainer.train_on_batch(
+                {"features": batch_features, "mask": batch_mask}, labels[batch], sample_weight=weights[batch]
+            )
+            losses.append(float(loss) * len(batch))
         val_loss = _log_loss(predict_bags(model, val[0], val[1])[0], val[2])
         improved = val_loss < best_loss - 1e-6
-        rows.append({"epoch": epoch, "loss": float(fitted.history["loss"][0]), "val_loss": val_loss})
+        rows.append({"epoch": epoch, "loss": sum(losses) / len(labels), "val_loss": val_loss})
         if improved:
             best, best_loss, waited = trainer.get_weights(), val_loss, 0
         else:

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 
+def mil_section(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """A dataset's ``mil`` settings: the config's ``mil`` section updated by the dataset's ``mil`` keys."""
+    return {**config["mil"], **config["datasets"][dataset].get("mil", {})}
+
+
 @dataclass(frozen=True, kw_only=True)
 class MILSettings:
     """How a MIL dataset's bags are made and its models trained (defaults in the schema).

@@ -346,6 +346,13 @@ def cross_site_figure(table: pd.DataFrame, *, path: str) -> None:
         ax.set_xlabel(f"{level}-level {label} (95% CI)")
     axes[0].set_yticks(range(len(pairs)), [f"model {m}\non {c}'s slides" for m, c in pairs])
     axes[0].invert_yaxis()
-    axes[0].legend(title="stain", loc="lower left", fontsize=8)
+    # beside the panels, never over a point
+    axes[1].legend(
+        *axes[0].get_legend_handles_labels(),
+        title="stain",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=8,
+    )
     fig.suptitle("Cross-site performance by stain setting (patient-bootstrap CIs; no bar: not estimable)")
     save(fig, path)
