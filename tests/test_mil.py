@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
-from conftest import validated_config
+from conftest import ROOT, validated_config
 from slidesnake.errors import StudyError
 from slidesnake.mil.bags import Bag, padded, sampled_batch
 from slidesnake.mil.crossval import crossvalidate
@@ -20,6 +21,7 @@ from slidesnake.mil.evaluation import attention_check, bag_probabilities, mil_me
 from slidesnake.mil.network import build_network, predict_bags, tile_statistics
 from slidesnake.mil.settings import MILSettings
 from slidesnake.patient_labels import with_patient_labels
+from slidesnake.regimes import check_models
 
 DIM = 16
 
@@ -206,3 +208,11 @@ def test_patient_tables_label_every_slide_or_stop_naming_the_row(tmp_path: Path)
     table.write_text("patient_id,subtype\n007,vesicular\n", encoding="utf-8")
     with pytest.raises(StudyError, match=r"no row for the patients of 'C3' \(line 4\)"):
         with_patient_labels(sheet, _patient_config(table))
+
+
+def test_a_cohort_of_a_mil_model_is_refused_before_any_job() -> None:
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    check_models(validated_config(raw), ensembles=[], base_dir=ROOT)  # the demo's own config passes
+    raw["cohorts"]["site_b_by_model_c"] = {"model": "site_c", "slides": "site_b"}
+    with pytest.raises(StudyError, match="cohorts: site_b_by_model_c: model: 'site_c' is a MIL dataset"):
+        check_models(validated_config(raw), ensembles=[], base_dir=ROOT)

@@ -48,7 +48,9 @@ def _config(models) -> dict:
         "positive_class": "vesicular",
         "model": {"kind": "mil", "encoder": "small_keras"},
     }
-    mil = {"folds": 2, "seeds": 2, "epochs": 6, "min_epochs": 2, "patience": 2, "hidden": 16, "attention": 8}
+    # 30 epochs each (no early stop before): the SIGTERM test needs training that lasts seconds, not one
+    mil = {"folds": 2, "seeds": 2, "epochs": 30, "min_epochs": 30, "patience": 2}
+    mil |= {"hidden": 16, "attention": 8}
     mil["evidence"] = ["Tumor"]
     return {"datasets": {"site_c": dataset}, "cohorts": {}, "encoders": {"small_keras": encoder}, "mil": mil}
 
@@ -127,10 +129,10 @@ def test_a_sigterm_during_training_leaves_no_model_and_no_table(study):
         [sys.executable, str(scripts[-1])], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 120
-    while not list((workdir / "results/models/site_c").glob(".mil.*.tmp")):  # training has started
+    # the first of its 8 networks saved into the temporary models folder: partial outputs exist
+    while not list((workdir / "results/models/site_c").glob(".mil.*.tmp/*.keras")):
         assert time.monotonic() < deadline and job.poll() is None
-        time.sleep(0.1)
-    time.sleep(1.0)
+        time.sleep(0.05)
     job.send_signal(signal.SIGTERM)
     _, stderr = job.communicate(timeout=120)
     assert job.returncode == 128 + signal.SIGTERM, stderr[-3000:]

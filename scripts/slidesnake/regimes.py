@@ -102,6 +102,12 @@ def check_models(config: Mapping[str, Any], *, ensembles: Sequence[str], base_di
                     f"datasets: {dataset}: regimes: {regime!r} is not a regime name (letters, digits, "
                     f"_ . -; not {CONFIGURED!r}, the dataset's own model)"
                 )
+    for cohort, section in config["cohorts"].items():
+        if section["model"] in config["datasets"] and model_settings(config, section["model"]).kind == "mil":
+            problems.append(
+                f"cohorts: {cohort}: model: {section['model']!r} is a MIL dataset: predicting other slides "
+                "with its networks is not supported yet (its slides are all predicted out of fold)"
+            )
     for where, dataset, settings in _all_settings(config):
         if settings.kind == "mil":
             problems += _mil_problems(where, dataset, settings, config, encoders)

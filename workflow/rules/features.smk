@@ -7,7 +7,7 @@
 
 rule features:
     input:
-        store="results/tiles/{slide}.zarr",
+        store=rules.ingest.output.store,
         weights=lambda wildcards: encoder_files(wildcards.encoder),
         model=lambda wildcards: encoder_model(wildcards.encoder),
     output:

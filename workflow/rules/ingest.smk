@@ -36,7 +36,7 @@ rule ingest:
 
 rule audit:
     input:
-        slides=expand("results/slides/{slide}", slide=SLIDES),
+        slides=expand(rules.ingest.output.slide, slide=SLIDES),
         # the slides label_tiles quarantined for their annotations (its folder's @quarantine.tsv)
         labels=expand("results/labels/{name}", name=LABELLED_HOMES),
     output:

@@ -7,7 +7,7 @@
 
 rule label_tiles:
     input:
-        stores=per_slide("results/tiles/{slide}.zarr"),
+        stores=per_slide(rules.ingest.output.store),
         annotations=lambda wildcards: sorted(
             set(annotation_files_of(wildcards.name).values())
         ),
@@ -39,7 +39,7 @@ rule label_tiles:
 rule split_slides:
     input:
         labels=lambda wildcards: label_folder(wildcards.dataset),
-        audit="results/slides.tsv",
+        audit=rules.audit.output.table,
     output:
         splits="results/splits/{dataset}.tsv",
         leakage="results/splits/{dataset}.leakage.json",
@@ -94,7 +94,7 @@ rule split_patches:
 rule split_cohort:
     input:
         labels=cohort_label_tables,
-        audit="results/slides.tsv",
+        audit=rules.audit.output.table,
         model_splits=lambda wildcards: f"results/splits/{model_of(config, wildcards.cohort)}.tsv",
     output:
         splits="results/splits/{cohort}.tsv",
@@ -124,7 +124,7 @@ rule entries:
     input:
         splits="results/splits/{name}.tsv",
         labels=lambda wildcards: label_folder(wildcards.name),
-        stores=per_slide("results/tiles/{slide}.zarr"),
+        stores=per_slide(rules.ingest.output.store),
     output:
         entries="results/entries/{name}.tsv",
     log:

@@ -45,10 +45,10 @@ rule mil_report:
         predictions=rules.train_mil.output.predictions,
         attention=rules.train_mil.output.attention,
         slides=lambda wildcards: expand(
-            "results/slides/{slide}", slide=slides_of(wildcards.dataset)
+            rules.ingest.output.slide, slide=slides_of(wildcards.dataset)
         ),
         stores=lambda wildcards: expand(
-            "results/tiles/{slide}.zarr", slide=slides_of(wildcards.dataset)
+            rules.ingest.output.store, slide=slides_of(wildcards.dataset)
         ),
         annotations=lambda wildcards: sorted(
             {

@@ -7,8 +7,8 @@ rule predict:
         model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
         encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
-        store="results/tiles/{slide}.zarr",
-        slide="results/slides/{slide}",
+        store=rules.ingest.output.store,
+        slide=rules.ingest.output.slide,
         annotations=annotation_files,
         checked=leakage_check,
     output:
@@ -61,8 +61,8 @@ rule predict_external:
         model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
         encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
-        store="results/tiles/{slide}.zarr",
-        slide="results/slides/{slide}",
+        store=rules.ingest.output.store,
+        slide=rules.ingest.output.slide,
         annotations=annotation_files,
         checked="results/splits/{cohort}.leakage.json",
     output:

@@ -176,8 +176,8 @@ rule dataset_page:
 
 rule study_pages:
     input:
-        audit=["results/slides.tsv"] if SLIDES else [],
-        slides=expand("results/slides/{slide}", slide=SLIDES),
+        audit=[rules.audit.output.table] if SLIDES else [],
+        slides=expand(rules.ingest.output.slide, slide=SLIDES),
         performance="results/reports/performance.tsv",
         cross_site=["results/reports/cross_site.tsv"] if CROSS_SITE_COHORTS else [],
         cross_site_figure=(
@@ -222,7 +222,7 @@ rule study_pages:
 rule provenance:
     input:
         sheet=[config["slides"]] if config["slides"] else [],
-        audit=["results/slides.tsv"] if SLIDES else [],
+        audit=[rules.audit.output.table] if SLIDES else [],
         annotations=all_annotation_files(),
     output:
         provenance="results/provenance.json",

@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from ..errors import ModelError
+from ..interrupts import interrupts_held
 from .bags import Bag, padded
 from .network import fit_network, predict_bags
 from .settings import MILSettings
@@ -92,7 +93,8 @@ def crossvalidate(
                 )
                 histories.append(history.assign(fold=fold, pooling=pooling, seed=seed))
                 if models_dir is not None:
-                    model.save(models_dir / f"fold{fold}_{pooling}_seed{seed}.keras")
+                    with interrupts_held():  # Keras wraps what its saving raises: a signal waits for it
+                        model.save(models_dir / f"fold{fold}_{pooling}_seed{seed}.keras")
                 log.info(
                     "fold %d, %s pooling, seed %d: %d epochs, best val loss %.4f (%d train, %d val bags)",
                     fold,
