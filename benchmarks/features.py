@@ -85,7 +85,7 @@ def child_features(work: Path, threads: int) -> dict:
         store=str(work / "bench.zarr"),
         encoder_name=ENCODER,
         encoder=encoder_config(),
-        model_file=None,
+        model_path=None,
         code="bench",
         out_store=str(out),
         threads=threads,

@@ -10,7 +10,7 @@ run(
     fold_models=snakemake.input.models,
     fold_configs=snakemake.input.configs,
     fold_histories=snakemake.input.histories,
-    model_path=snakemake.output.model,
+    model_path=snakemake.output.keras,
     history_tsv=snakemake.output.history,
     config_json=snakemake.output.config,
     threads=snakemake.params.tf_threads,

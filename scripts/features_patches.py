@@ -3,8 +3,8 @@
 from slidesnake.rules import run
 from slidesnake.rules.features import features_patches
 
-models = snakemake.input.get("model") or []  # source dataset: that dataset's model; otherwise none
-model_file = models if isinstance(models, str) else (models[0] if models else None)
+models = snakemake.input.get("keras") or []  # source dataset: that dataset's model; otherwise none
+model_path = models if isinstance(models, str) else (models[0] if models else None)
 
 run(
     snakemake,
@@ -15,7 +15,7 @@ run(
     mpp=snakemake.params.mpp,
     encoder_name=snakemake.wildcards.encoder,
     encoder=snakemake.params.encoder,
-    model_file=model_file,
+    model_path=model_path,
     code=snakemake.params.code,
     out_store=snakemake.output.features,
     threads=snakemake.params.tf_threads,

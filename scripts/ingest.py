@@ -8,7 +8,7 @@ run(
     ingest,
     slide_path=snakemake.input.slide,
     slide_id=snakemake.wildcards.slide,
-    slide=snakemake.params.slide,
+    slide_settings=snakemake.params.slide_settings,
     mpp_override=snakemake.params.mpp_override,
     tissue_config=snakemake.params.tissue,
     on_bad_slide=snakemake.params.on_bad_slide,

@@ -7,7 +7,7 @@ from slidesnake.slide_folder import slide_file
 run(
     snakemake,
     predict,
-    model_path=snakemake.input.model,
+    model_path=snakemake.input.keras,
     model_json=snakemake.input.model_config,
     store=snakemake.input.store,
     info_json=slide_file(snakemake.input.slide, "info"),

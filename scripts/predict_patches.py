@@ -6,7 +6,7 @@ from slidesnake.rules.predict import predict_patches
 run(
     snakemake,
     predict_patches,
-    model_path=snakemake.input.model,
+    model_path=snakemake.input.keras,
     model_json=snakemake.input.model_config,
     entries_tsv=snakemake.input.entries,
     classes=snakemake.params.classes,

@@ -9,7 +9,7 @@ run(
     dataset=snakemake.wildcards.dataset,
     entries_tsv=snakemake.input.entries,
     image_size=snakemake.params.image_size,
-    model_path=snakemake.input.model,
+    model_path=snakemake.input.keras,
     model_json=snakemake.input.model_config,
     seed=snakemake.params.seed,
     tsne_png=snakemake.output.tsne,

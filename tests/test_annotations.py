@@ -449,7 +449,7 @@ def cmu_ingested(tmp_path_factory):
     ingest(
         slide_path=str(CMU),
         slide_id="CMU-1",
-        slide={
+        slide_settings={
             "sheet_mpp": None,
             "resolution": defaults("resolution"),
             "tiling": {**defaults("tiling"), "tile_size": 128},
@@ -566,3 +566,14 @@ def test_label_tiles_with_on_bad_slide_fail_fails_on_a_bad_file(cmu_ingested, tm
     broken.write_bytes(b"\x00\xff binary")
     with pytest.raises(AnnotationError, match=r"slide 'CMU-1'.*broken\.geojson.*not UTF-8"):
         _label_tiles(cmu_ingested[1], {"CMU-1": str(broken)}, tmp_path / "labels", on_bad_slide="fail")
+
+
+def test_outlines_in_microns_have_every_ring_and_only_polygons():
+    from slidesnake.annotation_files import rings_um
+
+    holed = shapely.Polygon([(0, 0), (100, 0), (100, 50), (0, 50)], holes=[[(10, 10), (20, 10), (20, 20)]])
+    pair = shapely.MultiPolygon([shapely.box(200, 0, 210, 10), shapely.box(300, 0, 310, 10)])
+    rings = rings_um([holed, pair, shapely.LineString([(0, 0), (5, 5)])], (0.25, 0.5))
+    assert len(rings) == 4  # exterior and hole of the first, one ring each of the pair; the line is none
+    np.testing.assert_allclose(rings[0].max(axis=0), [25.0, 25.0])  # 100 px x 0.25, 50 px x 0.5
+    np.testing.assert_allclose(rings[1].min(axis=0), [2.5, 5.0])

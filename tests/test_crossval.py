@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from honest import assert_interval
-from workflow_runs import make_workdir, snakemake, write_config
+from workflow_runs import check_stored_tables, make_workdir, snakemake, write_config
 
 from conftest import ROOT, SHARED
 from slidesnake.demo import demo_sheet, write_demo_slide
@@ -47,6 +47,7 @@ def crossval_run(tmp_path_factory):
     workdir = _workdir(folder / "study", _sheet(folder))
     done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
+    assert "results/crossval/{dataset}/metrics.tsv" in check_stored_tables(workdir)
     return workdir / "results"
 
 

@@ -190,7 +190,7 @@ def test_a_datasets_trained_model_is_cut_at_its_features_layer(tiles, tmp_path):
     assert trained.layer == FEATURES
     with pytest.raises(ModelError, match="needs the path"):
         load_encoder(trained, base_dir=tmp_path, threads=1)
-    encoder = load_encoder(trained, base_dir=tmp_path, threads=1, model_file="model.keras")
+    encoder = load_encoder(trained, base_dir=tmp_path, threads=1, model_path="model.keras")
     expected = feature_model(model).predict(tiles[:8].astype(np.float32), verbose=0)
     assert encoder.dim == expected.shape[1]
     np.testing.assert_allclose(encoder.embed(tiles[:8]), expected, atol=1e-5)

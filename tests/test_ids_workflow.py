@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from corrupt import truncate
-from workflow_runs import make_workdir, small_demo_sheet, snakemake
+from workflow_runs import check_stored_tables, make_workdir, small_demo_sheet, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -42,6 +42,7 @@ def id_study(tmp_path_factory) -> Path:
     workdir = make_workdir(folder / "run", folder / "ids.tsv")
     done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-5000:]
+    check_stored_tables(workdir)
     return workdir
 
 

@@ -198,13 +198,15 @@ def test_cross_validation_tables_are_honest_too():
 
 def test_the_report_pages_show_not_estimable_and_the_new_rows(tmp_path):
     from slidesnake.cross_site import cross_site_table
-    from slidesnake.io import read_table, write_table
+    from slidesnake.evaluation import ITEMS_TABLE
+    from slidesnake.metrics import CLASS_AUC_TABLE, CONFUSION_TABLE, METRICS_TABLE
     from slidesnake.rules.report import dataset_page
+    from slidesnake.splits import SPLITS_TABLE
 
     metrics = evaluated("4 of 4 patients right").assign(split="external")
     metrics.insert(0, "dataset", "site_b_by_model_a")
-    write_table(metrics, tmp_path / "metrics.tsv")
-    read = read_table(tmp_path / "metrics.tsv")
+    METRICS_TABLE.write(metrics, tmp_path / "metrics.tsv")
+    read = METRICS_TABLE.read(tmp_path / "metrics.tsv")
     site = cross_site_table(
         {"c": read}, [{"cohort": "c", "model": "site_a", "slides": "site_b", "stain": "none"}]
     )
@@ -212,13 +214,17 @@ def test_the_report_pages_show_not_estimable_and_the_new_rows(tmp_path):
     assert with_intervals(site).at[0, "auc"] == "1.000, not estimable (4 patients)"
     slides = tiles_of(FOUR_PATIENTS)
     auc = class_aucs(slides, CLASSES, resamples=SETTINGS.bootstrap, seed=SETTINGS.seed)
-    write_table(auc, tmp_path / "class_auc.tsv")
-    write_table(
+    CLASS_AUC_TABLE.write(auc, tmp_path / "class_auc.tsv")
+    CONFUSION_TABLE.write(
         pd.DataFrame({"split": ["test"], "true": ["tumor"], "tumor": [1]}), tmp_path / "confusion.tsv"
     )
-    write_table(pd.DataFrame({"item": ["B1"], "entries": [40]}), tmp_path / "items.tsv")
+    shares = dict.fromkeys(("share_labelled_positive", "share_called_positive", "mean_probability"), 0.5)
+    item = {"item": "B1", "split": "external", "patient_id": "P1", "entries": 40} | shares
+    ITEMS_TABLE.write(pd.DataFrame([item]), tmp_path / "items.tsv")
     split = slides.drop_duplicates("item")[["item", "patient_id", "label", "split"]]
-    write_table(split, tmp_path / "split.tsv")
+    SPLITS_TABLE.write(
+        split.assign(content_hash="", group=range(len(split)), fold=-1), tmp_path / "split.tsv"
+    )
     (tmp_path / "leakage.json").write_text('{"ok": true}')
     out = tmp_path / "page.html"
     dataset_page(

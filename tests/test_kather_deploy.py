@@ -10,7 +10,7 @@ import shapely
 import tifffile
 import yaml
 from PIL import Image
-from workflow_runs import snakemake
+from workflow_runs import check_stored_tables, snakemake
 
 from conftest import CMU, ROOT, SHARED
 from slidesnake.store.maps import read_probability_map
@@ -48,6 +48,7 @@ def deployed(tmp_path_factory):
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
+    assert "results/predictions/{dataset}/images.tsv" in check_stored_tables(workdir)
     return workdir / "results"
 
 

@@ -132,3 +132,14 @@ def test_code_versions_follow_real_dependencies():
     assert {"wsi/backends/openslide.py", "store/writer.py", "tissue.py"} <= _reached("ingest")
     assert "plots/evaluation.py" in _reached("evaluate") and "plots/evaluation.py" in _reached("tsne")
     assert "model/probe.py" in _reached("train") and "rules/model.py" in _reached("tsne")
+
+
+def test_stored_tables_are_read_and_written_only_through_their_declarations():
+    """Only tables.py turns stored tables into text and back; the others read the user's own files (the
+    slide sheet, a labels CSV, a patient table)."""
+    users = {
+        str(path.relative_to(LIBRARY))
+        for path in LIBRARY.rglob("*.py")
+        if re.search(r"\.(read_csv|to_csv|read_table)\(", path.read_text())
+    }
+    assert users == {"tables.py", "study.py", "patches.py", "patient_labels.py"}

@@ -18,10 +18,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from encoder_models import small_cnn_files
-from workflow_runs import make_workdir, snakemake
+from workflow_runs import check_stored_tables, make_workdir, snakemake
 
 from slidesnake.demo import demo_sheet, write_demo_slide
-from slidesnake.io import read_table
+from slidesnake.evaluation import PERFORMANCE_TABLE
+from slidesnake.metrics import METRICS_TABLE
+from slidesnake.mil.evaluation import ATTENTION_CHECK_TABLE, MIL_METRICS_TABLE
+from slidesnake.mil.outputs import MIL_PREDICTIONS_TABLE
+from slidesnake.splits import SPLITS_TABLE
 
 pytestmark = [
     pytest.mark.workflow,
@@ -68,13 +72,14 @@ def study(tmp_path_factory):
     make_workdir(workdir, folder / "slides.tsv", **_config(models))
     done = snakemake(workdir, "--cores", "2", "--skip-script-cleanup")
     assert done.returncode == 0, done.stderr[-5000:]
+    assert "results/reports/{dataset}/attention_check.tsv" in check_stored_tables(workdir)
     return workdir, sheet, models
 
 
 def test_every_slide_is_predicted_out_of_fold_by_each_pooling_and_seed(study):
     workdir, sheet, _ = study
-    predictions = read_table(workdir / "results/mil/site_c/predictions.tsv", dtype={"bag": str})
-    splits = read_table(workdir / "results/splits/site_c.tsv", dtype={"item": str})
+    predictions = MIL_PREDICTIONS_TABLE.read(workdir / "results/mil/site_c/predictions.tsv")
+    splits = SPLITS_TABLE.read(workdir / "results/splits/site_c.tsv")
     assert set(predictions["split"]) == {"oof"}
     counts = predictions.groupby(["bag", "pooling"])["seed"].nunique()
     assert (counts == 2).all() and set(counts.index.get_level_values(0)) == set(SLIDES)
@@ -89,14 +94,14 @@ def test_every_slide_is_predicted_out_of_fold_by_each_pooling_and_seed(study):
 def test_metrics_attention_outputs_and_pages(study):
     workdir, sheet, _ = study
     results = workdir / "results"
-    metrics = read_table(results / "reports/site_c/metrics.tsv")
+    metrics = METRICS_TABLE.read(results / "reports/site_c/metrics.tsv")
     assert set(metrics["level"]) == {"slide", "patient"} and set(metrics["split"]) == {"oof"}
     assert (metrics["n"] == len(SLIDES)).all()
-    mil = read_table(results / "reports/site_c/mil_metrics.tsv")
+    mil = MIL_METRICS_TABLE.read(results / "reports/site_c/mil_metrics.tsv")
     assert set(mil["pooling"]) == {"attention", "mean"} and (mil["seeds"] == 2).all()
     slide_rows = mil[mil["level"] == "slide"]
     assert (slide_rows["seed_auc_min"] <= slide_rows["seed_auc_max"]).all()
-    check = read_table(results / "reports/site_c/attention_check.tsv", keep_default_na=False)
+    check = ATTENTION_CHECK_TABLE.read(results / "reports/site_c/attention_check.tsv")
     positives = set(sheet.loc[sheet["label"] == "vesicular", "slide_id"])
     assert set(check["slide_id"]) == positives | {"mean over slides"}
     for slide in SLIDES:
@@ -111,7 +116,7 @@ def test_metrics_attention_outputs_and_pages(study):
     assert "slide-level learning (MIL)" in page and "Does attention look where the annotations are?" in page
     study_page = (results / "reports/study.html").read_text()
     assert "site_c (out of fold)" in study_page
-    performance = read_table(results / "reports/performance.tsv")
+    performance = PERFORMANCE_TABLE.read(results / "reports/performance.tsv")
     assert set(performance.loc[performance["evaluated_on"] == "site_c", "split"]) == {"oof"}
     assert not (results / "predictions").exists() or not list((results / "predictions").glob("C*.tsv"))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoder_models import small_cnn_files
-from workflow_runs import make_workdir, small_demo_sheet, snakemake
+from workflow_runs import check_stored_tables, make_workdir, small_demo_sheet, snakemake
 
 from slidesnake.store import TileStore
 
@@ -77,6 +77,7 @@ def ran(study):
     workdir, _ = study
     done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-5000:]
+    check_stored_tables(workdir)
     return workdir
 
 

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import CMU, defaults
+from slidesnake.audit import AUDIT_TABLE
 from slidesnake.demo import write_demo_slide
 from slidesnake.demo.sheet import DEMO_ARTEFACTS
-from slidesnake.io import read_json, read_table
+from slidesnake.io import read_json
 from slidesnake.qc import QCSettings, study_flags
 from slidesnake.rules.ingest import audit, ingest
 from slidesnake.settings import TissueSettings
@@ -32,7 +33,11 @@ def _ingest(svs: Path, slide_id: str, out: Path) -> str:
     ingest(
         slide_path=str(svs),
         slide_id=slide_id,
-        slide={"sheet_mpp": None, "resolution": defaults("resolution"), "tiling": defaults("tiling")},
+        slide_settings={
+            "sheet_mpp": None,
+            "resolution": defaults("resolution"),
+            "tiling": defaults("tiling"),
+        },
         mpp_override=None,
         tissue_config=defaults("tissue"),
         on_bad_slide="skip",
@@ -56,7 +61,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
     table = folder / "slides.tsv"
     datasets = {**CLEAN, **ARTEFACT_SITE, "CMU-1": "real"}
     audit(slide_dirs=list(slide_dirs.values()), out_tsv=str(table), qc=QC, datasets=datasets)
-    rows = read_table(table, keep_default_na=False).set_index("slide_id")
+    rows = AUDIT_TABLE.read(table).set_index("slide_id")
     return {slide_id: rows.loc[slide_id] for slide_id in rows.index}, slide_dirs
 
 

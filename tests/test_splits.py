@@ -9,7 +9,13 @@ import pytest
 from conftest import defaults
 from slidesnake.errors import SplitError
 from slidesnake.settings import SplitSettings
-from slidesnake.splits import class_balance, leakage_groups, leakage_report, slides_sharing_tiles
+from slidesnake.splits import (
+    SPLITS_TABLE,
+    class_balance,
+    leakage_groups,
+    leakage_report,
+    slides_sharing_tiles,
+)
 from slidesnake.splits import make_splits as _make_splits
 
 FRACTIONS = {"train": 0.5, "val": 0.25, "test": 0.25}
@@ -276,3 +282,56 @@ def test_slides_sharing_a_tile_hash_are_found():
     ]
     assert slides_sharing_tiles(hashes) == [["S1", "S1-copy"]]
     assert slides_sharing_tiles([]) == []
+
+
+def _audit(slides: dict[str, str]) -> pd.DataFrame:
+    """An audit table of ok slides with these file checksums (every other column a plain value)."""
+    from slidesnake.audit import AUDIT_TABLE
+
+    plain = {"text": "", "number": 0, "bool": False}
+    base = {column: plain[kind] for column, kind in AUDIT_TABLE.columns.items()} | {"status": "ok"}
+    return pd.DataFrame([base | {"slide_id": s, "sha256": sha} for s, sha in slides.items()])
+
+
+def test_a_cohort_in_its_models_data_is_refused_by_patient_and_by_checksum(tmp_path):
+    """Rule split_cohort checks what the model really trained on: its split table's patients (as text:
+    '007' is not '7') and the audit's checksums of its slides."""
+    from slidesnake.audit import AUDIT_TABLE
+    from slidesnake.rules.labels import split_cohort
+
+    AUDIT_TABLE.write(
+        _audit({"A1": "aa", "A2": "bb", "C1": "aa", "C2": "cc", "C3": "dd"}), tmp_path / "a.tsv"
+    )
+    model = pd.DataFrame(
+        {"item": ["A1", "A2"], "label": "tumor", "tiles": 4, "patient_id": ["P1", "007"]}
+        | {"content_hash": ["aa", "bb"], "group": [0, 1], "split": "train", "fold": -1}
+    )
+    SPLITS_TABLE.write(model, tmp_path / "model.tsv")
+
+    def split(patients):
+        return split_cohort(
+            cohort="c",
+            model="m",
+            slides=["C1", "C2", "C3"],
+            patients=patients,
+            label_tsvs=[],
+            audit_tsv=str(tmp_path / "a.tsv"),
+            model_split_tsv=str(tmp_path / "model.tsv"),
+            model_slides=["A1", "A2"],
+            positive_class="tumor",
+            out_tsv=str(tmp_path / "c.tsv"),
+            leakage_json=str(tmp_path / "c.json"),
+        )
+
+    with pytest.raises(SplitError) as refused:
+        split(["Q1", "P1", "7"])
+    message = str(refused.value)
+    assert "slide 'C1' has the same content as slide 'A1' of model 'm'" in message
+    assert "patient 'P1' has slides ['C2'] in the cohort and ['A1'] in the training data" in message
+    assert "'7'" not in message and "'007'" not in message
+    AUDIT_TABLE.write(
+        _audit({"A1": "aa", "A2": "bb", "C1": "ee", "C2": "cc", "C3": "dd"}), tmp_path / "a.tsv"
+    )
+    table = split(["Q1", "Q2", "7"])
+    assert table["split"].tolist() == ["external"] * 3
+    assert SPLITS_TABLE.read(tmp_path / "c.tsv")["patient_id"].tolist() == ["Q1", "Q2", "7"]

@@ -12,17 +12,18 @@ import zarr
 from corrupt import corrupt_tiles, truncate
 
 from conftest import CMU, SLIDES, defaults
+from slidesnake.audit import AUDIT_TABLE
 from slidesnake.demo import write_demo_slide
 from slidesnake.demo.svs import write_slide
 from slidesnake.errors import SlideError, StudyError
-from slidesnake.io import read_json, read_table
+from slidesnake.io import read_json
 from slidesnake.rules.ingest import audit, ingest
 from slidesnake.settings import ResolutionPolicy, TissueSettings
 from slidesnake.slide_folder import slide_file
 from slidesnake.store import TileStore
 from slidesnake.store.codecs import COMPRESSORS, make_codec
 from slidesnake.store.writer import write_tile_store
-from slidesnake.tissue import sharpness, tile_grid, tissue_mask
+from slidesnake.tissue import GRID_TABLE, sharpness, tile_grid, tissue_mask
 from slidesnake.wsi import plan_tiling
 from slidesnake.wsi.probe import read_slide_info
 from slidesnake.wsi.reader import READERS, SlideReader
@@ -360,7 +361,7 @@ def _ingest(path, tmp_path, on_bad_slide, slide_id="glass", tile_size=128):
     ingest(
         slide_path=str(path),
         slide_id=slide_id,
-        slide={
+        slide_settings={
             "sheet_mpp": None,
             "resolution": defaults("resolution"),
             "tiling": {**defaults("tiling"), "tile_size": tile_size},
@@ -386,11 +387,11 @@ def test_a_slide_without_tissue_is_carried_through_as_excluded(tmp_path):
     qc = read_json(out["tiling.json"])
     assert qc["no_tissue"] and qc["tiles_kept"] == 0 and qc["blur_score"] is None
     assert (qc["status"], qc["reason"].split(" (")[0]) == ("excluded", "no tissue tile found")
-    assert len(read_table(out["grid.tsv"])) == (800 // 128) * (1200 // 128)
+    assert len(GRID_TABLE.read(out["grid.tsv"])) == (800 // 128) * (1200 // 128)
     store = TileStore(out["glass.zarr"])
     assert store.index.empty and store.status == "excluded" and store.reason == qc["reason"]
     audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), qc=defaults("qc"))
-    row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
+    row = AUDIT_TABLE.read(tmp_path / "slides.tsv").iloc[0]
     assert list(row.index[:4]) == ["slide_id", "dataset", "status", "reason"]
     assert (row["slide_id"], row["reader"], row["status"], row["tiles_written"], row["level"]) == (
         "glass",
@@ -500,7 +501,7 @@ def test_a_slide_corrupt_part_way_is_tiled_without_its_unreadable_tiles_and_flag
     for y, x in store.index[["y", "x"]].itertuples(index=False):
         np.testing.assert_array_equal(store.read_tile(y, x), reference.read_tile(y, x))
     audit(slide_dirs=[out["slide_dir"]], out_tsv=str(tmp_path / "slides.tsv"), qc=defaults("qc"))
-    row = read_table(tmp_path / "slides.tsv", keep_default_na=False).iloc[0]
+    row = AUDIT_TABLE.read(tmp_path / "slides.tsv").iloc[0]
     assert row["status"] == "ok" and row["tiles_unreadable"] == qc["tiles_unreadable"]
     assert f"{qc['tiles_unreadable']} of {qc['tiles_kept']} tissue tiles unreadable" in row["flags"]
 

@@ -13,7 +13,7 @@ import shapely
 import yaml
 from honest import assert_interval
 from PIL import Image
-from workflow_runs import SNAKEMAKE, TEST_STUDY, make_workdir, snakemake, write_config
+from workflow_runs import SNAKEMAKE, TEST_STUDY, check_stored_tables, make_workdir, snakemake, write_config
 
 from conftest import ROOT, SHARED
 from slidesnake.demo import demo_sheet
@@ -37,6 +37,17 @@ def study_run(tmp_path_factory):
 def small_study(study_run):
     """The folder of the test study's generated demo slides."""
     return study_run / "resources" / "demo"
+
+
+def test_every_stored_table_is_what_its_owner_declares(study_run):
+    """Every table under results/ is read by its owner's declaration (columns, kinds, ids as text); the
+    test study writes the tables of each stage."""
+    matched = check_stored_tables(study_run)
+    assert matched["results/slides.tsv"] == 1 and matched["results/slides/{slide}/tile_grid.tsv"] == 12
+    assert (
+        matched["results/predictions/{slide}.tsv"] == 12 and matched["results/reports/performance.tsv"] == 1
+    )
+    assert len(matched) >= 18, matched
 
 
 def test_audit_table_records_the_resolution_policy(study_run):

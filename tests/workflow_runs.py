@@ -5,6 +5,9 @@ Shared by every test module that runs Snakemake (their fixtures build the studie
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ import yaml
 
 from conftest import ROOT
 from slidesnake.demo import demo_sheet, write_demo_slide
+from slidesnake.tables import StoredTable
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 #: A safety net only: a whole study takes minutes, longer on a slow CI machine running two test
@@ -50,3 +54,47 @@ def small_demo_sheet(folder: Path, datasets: tuple[str, ...] = ("site_a", "site_
         write_demo_slide(row.path, row.annotations, row.slide_id, row.dataset, small=True)
     demo.to_csv(folder / "slides.tsv", sep="\t", index=False)
     return folder / "slides.tsv"
+
+
+def declared_tables() -> list[StoredTable]:
+    """Every stored table the library declares (each module's :class:`StoredTable` constants)."""
+    import slidesnake
+
+    found: dict[int, StoredTable] = {}
+    for module in pkgutil.walk_packages(slidesnake.__path__, "slidesnake."):
+        for value in vars(importlib.import_module(module.name)).values():
+            if isinstance(value, StoredTable):
+                found[id(value)] = value
+    return list(found.values())
+
+
+def _pattern(path: str) -> re.Pattern:
+    """A declared path (``results/splits/{dataset}.tsv``) as a regular expression of the files it names."""
+    parts = re.split(r"\{[^}]+\}", path)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
+#: Tab-separated files under results/ that are not stored tables: Snakemake's benchmarks, the run log.
+NOT_TABLES = ("results/benchmarks/", "results/logs/")
+
+
+def check_stored_tables(workdir: Path) -> dict[str, int]:
+    """Read every table a run wrote under ``workdir/results`` through the table its path declares (the
+    most specific match), and return how many files each declared path matched. A file no declaration
+    names, or one its owner cannot read (columns, kinds), fails the test."""
+    patterns = [(table, path, _pattern(path)) for table in declared_tables() for path in table.paths]
+    matched: dict[str, int] = {}
+    for file in sorted((workdir / "results").rglob("*.tsv")):
+        name = file.relative_to(workdir).as_posix()
+        if name.startswith(NOT_TABLES):
+            continue
+        fits = [
+            (len(re.sub(r"\{[^}]+\}", "", path)), path, table)
+            for table, path, p in patterns
+            if p.fullmatch(name)
+        ]
+        assert fits, f"{name}: no stored table declares it"
+        _, path, table = max(fits, key=lambda fit: fit[0])
+        table.read(file)
+        matched[path] = matched.get(path, 0) + 1
+    return matched

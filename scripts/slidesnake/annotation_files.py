@@ -290,3 +290,29 @@ def regions_on_slide(
             *bounds[[0, 2, 1, 3]],
         )
     return ""
+
+
+def rings_um(regions: Sequence[shapely.Geometry], mpp: tuple[float, float]) -> list[np.ndarray]:
+    """The outlines (exteriors and holes) of the polygons of `regions` (level-0 pixels) in microns.
+
+    Parameters
+    ----------
+    regions : sequence of shapely.Geometry
+        Polygons or multipolygons in level-0 pixels (x = column, y = row); other geometries are skipped.
+    mpp : (float, float)
+        The slide's level-0 microns per pixel along x and y.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One (point, 2) array of x, y microns per ring, for drawing over a figure in microns.
+    """
+    rings = []
+    for region in regions:
+        for polygon in getattr(region, "geoms", [region]):
+            if polygon.geom_type == "Polygon":
+                rings += [
+                    np.asarray(ring.coords) * np.asarray(mpp)
+                    for ring in [polygon.exterior, *polygon.interiors]
+                ]
+    return rings

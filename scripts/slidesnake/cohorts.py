@@ -11,7 +11,7 @@ geometry of its home's model: the model's microns per pixel and tile side. Only 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,18 +160,34 @@ def _overlaps(sheet: pd.DataFrame, cohort: str, slides_of: str, model: str) -> l
     ours, theirs = _rows(sheet, slides_of), _rows(sheet, model)
     if ours.empty or theirs.empty:
         return []
-    problems = []
-    shared = sorted(set(ours["patient_id"]) & set(theirs["patient_id"]))
-    for patient in shared:
-        problems.append(
-            f"cohort {cohort!r}: patient {patient!r} has slides {_ids(ours, patient)} in the cohort "
-            f"and {_ids(theirs, patient)} in the training data of model {model!r}"
-        )
-    for ours_id, theirs_id in _identical_files(ours, theirs):
-        problems.append(
-            f"cohort {cohort!r}: slide {ours_id!r} has the same content as slide {theirs_id!r} of "
-            f"model {model!r}'s training data"
-        )
+    problems = training_overlaps(ours, theirs, _identical_files(ours, theirs), model=model)
+    return [f"cohort {cohort!r}: {problem}" for problem in problems]
+
+
+def training_overlaps(
+    ours: pd.DataFrame, theirs: pd.DataFrame, identical: Iterable[tuple[str, str]], *, model: str
+) -> list[str]:
+    """What puts a cohort's slides in its model's training data, one problem each: a patient with slides
+    on both sides, a cohort slide with the same content as a training slide.
+
+    Parameters
+    ----------
+    ours, theirs : pandas.DataFrame
+        The cohort's slides and the model's (``slide_id``, ``patient_id``).
+    identical : iterable of (str, str)
+        Pairs of a cohort slide and a training slide with the same content.
+    model : str
+        The model's dataset, for the messages.
+    """
+    problems = [
+        f"patient {patient!r} has slides {_ids(ours, patient)} in the cohort "
+        f"and {_ids(theirs, patient)} in the training data of model {model!r}"
+        for patient in sorted(set(ours["patient_id"]) & set(theirs["patient_id"]))
+    ]
+    problems += [
+        f"slide {ours_id!r} has the same content as slide {theirs_id!r} of model {model!r}'s training data"
+        for ours_id, theirs_id in identical
+    ]
     return problems
 
 

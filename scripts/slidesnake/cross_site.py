@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from .tables import StoredTable
+
 #: The columns of ``results/reports/cross_site.tsv``, in order.
 COLUMNS = (
     "model",
@@ -35,6 +37,12 @@ COLUMNS = (
     "note",
     "in_site_auc",
     "in_site_balanced_accuracy",
+)
+_TEXT = ("model", "cohort", "stain", "evaluated_as", "level", "note")
+#: ``results/reports/cross_site.tsv`` (rule ``cross_site``): :data:`COLUMNS`.
+CROSS_SITE_TABLE = StoredTable(
+    paths=("results/reports/cross_site.tsv",),
+    columns={c: "text" if c in _TEXT or c.endswith("_method") else "number" for c in COLUMNS},
 )
 
 

@@ -25,11 +25,19 @@ from scipy import stats
 from .entries import levels
 from .evaluation import evaluation_tables
 from .intervals import join_notes, label, method_summary, not_estimable
-from .metrics import METRICS, slide_score
+from .metrics import METRICS, ROW_KEYS, metric_columns, slide_score
 from .settings import EvaluationSettings, SlideScore
+from .tables import StoredTable
 
 #: Split name of out-of-fold predictions in the metrics tables.
 OOF = "oof"
+
+#: ``results/crossval/{dataset}/metrics.tsv`` (rule ``crossval``): metrics per ``fold`` (its number),
+#: ``pooled`` and the ``mean`` across folds (with the SD of each metric, ``<metric>_sd``).
+CROSSVAL_TABLE = StoredTable(
+    paths=("results/crossval/{dataset}/metrics.tsv",),
+    columns={"dataset": "text", "fold": "text", **ROW_KEYS, **metric_columns(spread=True)},
+)
 
 
 def scored_oof(oof: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:

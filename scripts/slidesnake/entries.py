@@ -6,7 +6,8 @@ the image path), ``patient_id``, ``split``, ``fold``, ``label`` and ``source``
 ``row``, ``col`` and target-pixel corner ``y``, ``x``. Training, prediction,
 embedding and evaluation take this one shape; :func:`slidesnake.pixels.pixel_source` turns a
 table into what the model's input pipeline reads. This module owns the table (its columns, its
-reader; ids are text) and is the only one that tells slide datasets and patch-folder datasets
+reader; ids are text), the tile label tables entries are built from and the prediction tables keyed like
+entries, and is the only one that tells slide datasets and patch-folder datasets
 apart; reading pixels lives in :mod:`slidesnake.pixels`, so that what only reads the table (the
 reports) does not depend on the tile store's code.
 """
@@ -14,14 +15,79 @@ reports) does not depend on the tile store's code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
+
+from .tables import StoredTable
 
 #: Columns of every entries table.
 ENTRY_COLUMNS = ("item", "patient_id", "split", "fold", "label", "source")
 #: Further columns of tile entries.
 TILE_COLUMNS = ("row", "col", "y", "x")
+
+#: ``results/entries/{dataset}.tsv`` (rule ``entries``; a cohort's under its name): the labelled model
+#: inputs, tiles (with :data:`TILE_COLUMNS`) or images.
+ENTRIES_TABLE = StoredTable(
+    paths=("results/entries/{name}.tsv",),
+    columns={
+        "item": "text",
+        "patient_id": "text",
+        "split": "text",
+        "fold": "number",
+        "label": "text",
+        "source": "text",
+        **dict.fromkeys(TILE_COLUMNS, "number"),
+    },
+    optional=frozenset(TILE_COLUMNS),
+)
+
+#: ``results/labels/{dataset}/{slide}.tsv`` (rule ``label_tiles``): a slide's tile index, the share of each
+#: tile in each class's regions (``fraction_<class>``, with annotations) and its ``label`` (empty: none).
+TILE_LABELS_TABLE = StoredTable(
+    paths=("results/labels/{dataset}/{slide}.tsv",),
+    columns={
+        "slide_id": "text",
+        **dict.fromkeys(("row", "col", "y", "x", "x0", "y0", "tissue_fraction", "sharpness"), "number"),
+        "content_hash": "number",
+        "label": "text",
+    },
+    more="number",
+    more_prefix="fraction_",
+)
+
+#: A prediction table (rules ``predict``, ``predict_external``, ``predict_patches``): a slide's tiles
+#: (grid position, ``aligned`` with the model's tiling, level-0 corner) or a patch dataset's images
+#: (patient, label, split), with the probability of each class (``p_<class>``).
+PREDICTIONS_TABLE = StoredTable(
+    paths=(
+        "results/predictions/{slide}.tsv",
+        "results/cohorts/{cohort}/predictions/{slide}.tsv",
+        "results/predictions/{dataset}/images.tsv",
+    ),
+    columns={
+        "item": "text",
+        "patient_id": "text",
+        "label": "text",
+        "split": "text",
+        **dict.fromkeys(TILE_COLUMNS, "number"),
+        "aligned": "bool",
+        "x0": "number",
+        "y0": "number",
+    },
+    optional=frozenset(("patient_id", "label", "split", *TILE_COLUMNS, "aligned", "x0", "y0")),
+    more="number",
+    more_prefix="p_",
+)
+
+#: ``oof.tsv`` of a fold model (rule ``train_fold``; ``results/crossval/{dataset}/oof.tsv`` joins the
+#: folds'): the entries of the fold it never trained on, with the probability of each class (``p_<class>``).
+OOF_TABLE = StoredTable(
+    paths=("results/models/{dataset}/folds/{fold}/oof.tsv", "results/crossval/{dataset}/oof.tsv"),
+    columns={column: kind for column, kind in ENTRIES_TABLE.columns.items() if column != "source"},
+    optional=frozenset(TILE_COLUMNS),
+    more="number",
+    more_prefix="p_",
+)
 
 
 def is_tiles(entries: pd.DataFrame) -> bool:
@@ -76,7 +142,7 @@ def build_entries(
         return images.assign(source=images["item"])[list(ENTRY_COLUMNS)].reset_index(drop=True)
     parts = []
     for slide_id, label_tsv, store in zip(slides, label_tsvs, stores, strict=True):
-        tiles = pd.read_csv(label_tsv, sep="\t", keep_default_na=False)
+        tiles = TILE_LABELS_TABLE.read(label_tsv)
         tiles = tiles[tiles["label"].isin(classes)]
         row = splits.loc[slide_id]
         parts.append(
@@ -89,12 +155,3 @@ def build_entries(
             )[[*ENTRY_COLUMNS, *TILE_COLUMNS]]
         )
     return pd.concat(parts, ignore_index=True)
-
-
-#: Columns of an entries table read as text whatever they look like (``007`` stays ``007``).
-TEXT_COLUMNS = ("item", "patient_id", "split", "label", "source")
-
-
-def read_entries(path: str | Path) -> pd.DataFrame:
-    """Read an entries table written by the ``entries`` rule (ids and labels as text)."""
-    return pd.read_csv(path, sep="\t", keep_default_na=False, dtype=dict.fromkeys(TEXT_COLUMNS, str))

@@ -72,3 +72,7 @@ class ClusterError(SlidesnakeError):
 
 class StainError(SlidesnakeError):
     """A stain normalization target that cannot be fitted (e.g. reference images without tissue)."""
+
+
+class TableError(SlidesnakeError):
+    """A stored table under ``results/`` that is not what its owner declares (left by another version)."""

@@ -2,28 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .entries import entry_keys, levels, read_entries
-from .io import read_json, read_table
-from .metrics import level_metrics
+from .entries import ENTRIES_TABLE, PREDICTIONS_TABLE, entry_keys, levels
+from .io import read_json
+from .metrics import METRICS_TABLE, level_metrics
 from .settings import EvaluationSettings
+from .tables import StoredTable
 
 #: Columns of ``items.tsv`` (one row per slide or image) besides ``item``, ``split`` and ``patient_id``.
 ITEM_COLUMNS = ("entries", "share_labelled_positive", "share_called_positive", "mean_probability")
 
+#: ``results/reports/{name}/items.tsv`` (rule ``evaluate``): one row per slide or image with its entries'
+#: shares (:data:`ITEM_COLUMNS`); a slide's score, whether it is labelled positive, and the Dice and IoU of
+#: its called tiles against its annotated ones.
+ITEMS_TABLE = StoredTable(
+    paths=("results/reports/{name}/items.tsv",),
+    columns={
+        "item": "text",
+        "split": "text",
+        "patient_id": "text",
+        **dict.fromkeys(ITEM_COLUMNS, "number"),
+        "score": "number",
+        "label_positive": "bool",
+        "dice": "number",
+        "iou": "number",
+    },
+    optional=frozenset(("score", "label_positive", "dice", "iou")),
+)
+
+#: ``results/reports/performance.tsv`` (rule ``performance``): every model on every held-out set (the
+#: test splits, the cohorts, a MIL dataset's out-of-fold bags), ``internal`` or ``external``.
+PERFORMANCE_TABLE = StoredTable(
+    paths=("results/reports/performance.tsv",),
+    columns={
+        "model": "text",
+        "evaluated_on": "text",
+        "validation": "text",
+        **{k: v for k, v in METRICS_TABLE.columns.items() if k != "dataset"},
+    },
+)
+
 
 def read_predictions(prediction_tsvs: Sequence[str]) -> pd.DataFrame:
     """The prediction tables of a dataset's or cohort's slides (or its images), as one table."""
-    return pd.concat([read_table(path, keep_default_na=False) for path in prediction_tsvs], ignore_index=True)
+    return pd.concat([PREDICTIONS_TABLE.read(path) for path in prediction_tsvs], ignore_index=True)
+
+
+def performance_table(metrics: Sequence[pd.DataFrame], models: Mapping[str, str]) -> pd.DataFrame:
+    """The held-out rows (test, external, a MIL dataset's oof) of the datasets' and cohorts' `metrics`
+    tables side by side, each with the ``model`` (`models`: dataset or cohort -> its model) evaluated."""
+    held_out = [table[table["split"].isin(["test", "external", "oof"])] for table in metrics]
+    joined = pd.concat(held_out, ignore_index=True) if held_out else METRICS_TABLE.empty()
+    joined.insert(0, "model", joined["dataset"].map(models))
+    joined = joined.rename(columns={"dataset": "evaluated_on"})
+    joined.insert(2, "validation", np.where(joined["split"] == "external", "external", "internal"))
+    return joined
 
 
 def scored_entries(entries_tsv: str, predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     """The labelled entries with their class probabilities and the most probable class (``predicted``)."""
-    entries = read_entries(entries_tsv)
+    entries = ENTRIES_TABLE.read(entries_tsv)
     keys = entry_keys(entries)
     columns = [f"p_{c}" for c in classes]
     scored = entries.merge(predictions[[*keys, *columns]], on=keys, validate="one_to_one")

@@ -1,4 +1,4 @@
-"""Small file helpers shared by every stage: atomic writes, JSON and TSV, logging."""
+"""Small file helpers shared by every stage: atomic writes, JSON, logging (tables: :mod:`.tables`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from .interrupts import interrupts_held
 
@@ -147,28 +145,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a table as tab-separated text without the index, atomically."""
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False)
-
-
-#: Columns of stored tables that hold ids (slides, patients, items, bags): text exactly as written.
-ID_COLUMNS = ("slide_id", "patient_id", "item", "bag")
-
-
-def read_table(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
-    """Read a tab-separated table written by :func:`write_table`; its id columns (:data:`ID_COLUMNS`) as
-    the text written (``007``, ``1e3``, ``NA`` stay what they are; an empty id is ``""``), whatever
-    `kwargs` (:func:`pandas.read_csv`'s) say of the other columns."""
-    table = pd.read_csv(path, sep="\t", **kwargs)
-    ids = [column for column in ID_COLUMNS if column in table.columns]
-    if ids:
-        text = pd.read_csv(path, sep="\t", usecols=ids, dtype=str, keep_default_na=False)
-        table[ids] = text[ids]
-    return table
 
 
 def setup_logging(log_path: str | os.PathLike | None = None) -> logging.Logger:

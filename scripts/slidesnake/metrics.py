@@ -18,12 +18,55 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .intervals import Estimate, bootstrap, clopper_pearson, join_notes, label, method_summary
+from .tables import Kind, StoredTable
 
 #: The metrics of every level, in column order; each gets ``_ci_low``, ``_ci_high`` and ``_ci_method``.
 METRICS = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity", "ppv", "npv")
 #: The metrics that are proportions of units: Clopper-Pearson where the units are independent.
 PROPORTIONS = ("accuracy", "sensitivity", "specificity", "ppv", "npv")
 SPLIT_ORDER = ("train", "val", "test", "external", "oof")
+
+
+def metric_columns(*, spread: bool = False) -> dict[str, Kind]:
+    """The columns of :func:`level_metrics` from ``n`` on: counts, each metric with its interval (and, with
+    `spread`, its SD across folds, ``<metric>_sd``), ``ci_method`` and ``note``."""
+    columns: dict[str, Kind] = dict.fromkeys(("n", "items", "patients"), "number")
+    for name in METRICS:
+        columns |= dict.fromkeys((name, f"{name}_ci_low", f"{name}_ci_high"), "number")
+        columns[f"{name}_ci_method"] = "text"
+        if spread:
+            columns[f"{name}_sd"] = "number"
+    return columns | {"ci_method": "text", "note": "text"}
+
+
+#: Where a row of metrics belongs: its level (``tile``, ``image``, ``slide``, ``patient``), unit (the
+#: level's plural), threshold (slide and patient levels' score threshold) and split.
+ROW_KEYS: dict[str, Kind] = {"level": "text", "unit": "text", "threshold": "number", "split": "text"}
+
+#: ``results/reports/{name}/metrics.tsv`` (rule ``evaluate``; a MIL dataset's by ``mil_report``): a
+#: dataset's or cohort's metrics with 95% CIs per level and split.
+METRICS_TABLE = StoredTable(
+    paths=("results/reports/{name}/metrics.tsv",),
+    columns={"dataset": "text", **ROW_KEYS, **metric_columns()},
+)
+
+#: ``results/reports/{name}/class_auc.tsv`` (rule ``evaluate``): one-vs-rest AUC of each class per split.
+CLASS_AUC_TABLE = StoredTable(
+    paths=("results/reports/{name}/class_auc.tsv",),
+    columns={
+        "split": "text",
+        "class": "text",
+        **dict.fromkeys(("n", "auc", "auc_ci_low", "auc_ci_high"), "number"),
+        "auc_ci_method": "text",
+        "note": "text",
+    },
+)
+
+#: ``results/reports/{name}/confusion.tsv`` (rule ``evaluate``): per split and true class, the count of
+#: entries of each most probable class (one column per class).
+CONFUSION_TABLE = StoredTable(
+    paths=("results/reports/{name}/confusion.tsv",), columns={"split": "text", "true": "text"}, more="number"
+)
 
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .wsi.resolution import sheet_mpp_mismatch
 
@@ -128,3 +129,13 @@ def slide_flags(row: Mapping[str, Any]) -> list[str]:
         if mismatch:
             flags.append(mismatch)
     return flags
+
+
+def with_flags(rows: Sequence[Mapping[str, Any]], settings: QCSettings) -> pd.DataFrame:
+    """The audit table (:data:`slidesnake.audit.AUDIT_TABLE`) of the slides' rows: each with its ``flags``
+    (:func:`study_flags`, ``;``-joined) and whether it is ``excluded``."""
+    rows = [dict(row) for row in rows]
+    for row, flags in zip(rows, study_flags(rows, settings), strict=True):
+        row["flags"] = ";".join(flags)
+        row["excluded"] = row["status"] == "excluded"
+    return pd.DataFrame(rows)

@@ -2,7 +2,8 @@
 
 Rule ``label_tiles`` writes one quarantine table per labels folder (:data:`QUARANTINE`: columns
 ``slide_id`` and ``reason``, both text); rule ``audit`` reads it, so such a slide is ``excluded`` in
-``results/slides.tsv`` and thereby out of the splits, training and metrics. This module owns the table.
+``results/slides.tsv`` and thereby out of the splits, training and metrics. This module owns the table
+(:data:`QUARANTINED_TABLE`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import pandas as pd
 from .annotation_files import read_annotations
 from .annotations import slide_tile_labels
 from .errors import AnnotationError
-from .io import read_table
 from .settings import LabelSettings
 from .store.tiles import TileStore
+from .tables import StoredTable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 #: The table of a labels folder naming the slides quarantined for their annotations (``slide_id``,
 #: ``reason``); ``@`` is not allowed in slide ids, so no slide's table has this name.
 QUARANTINE = "@quarantine.tsv"
+
+
+#: A labels folder's quarantine table (rule ``label_tiles``): the slides quarantined and why.
+QUARANTINED_TABLE = StoredTable(
+    paths=("results/labels/{dataset}/@quarantine.tsv",), columns={"slide_id": "text", "reason": "text"}
+)
 
 
 def quarantine_table(labels_dir: str) -> str:
@@ -39,7 +46,7 @@ def read_quarantine(labels_dirs: Sequence[str]) -> dict[str, str]:
     for folder in labels_dirs:
         path = Path(quarantine_table(folder))
         if path.is_file():
-            table = read_table(path, keep_default_na=False, dtype=str)
+            table = QUARANTINED_TABLE.read(path)
             quarantined.update(zip(table["slide_id"], table["reason"], strict=True))
     return quarantined
 

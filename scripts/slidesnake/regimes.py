@@ -17,6 +17,7 @@ import pandas as pd
 
 from .errors import StudyError, listing
 from .settings import ModelSettings, model_settings
+from .tables import StoredTable
 
 #: A regime's name (a folder name).
 REGIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -39,6 +40,14 @@ COLUMNS = (
     "balanced_accuracy_ci_method",
     "train_seconds",
     "note",
+)
+#: ``results/reports/regimes.tsv`` (rule ``regimes``): :data:`COLUMNS`, a row per regime of each dataset.
+REGIMES_TABLE = StoredTable(
+    paths=("results/reports/regimes.tsv",),
+    columns={
+        c: "text" if c in ("dataset", "regime", "training", "note") or c.endswith("_method") else "number"
+        for c in COLUMNS
+    },
 )
 
 

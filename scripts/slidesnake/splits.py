@@ -15,8 +15,38 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from .errors import SplitError
 from .settings import Duplicates, SplitSettings
+from .tables import StoredTable
 
 SPLITS = ("train", "val", "test")
+
+#: ``results/splits/{dataset}.tsv`` (rules ``split_slides``, ``split_patches``; a cohort's by
+#: ``split_cohort``): one row per item (slide or image) with its label, patient, content hash, leakage
+#: group, split and fold (-1: none); a slide's labelled ``tiles`` and ``site``; a patch dataset's further
+#: labels CSV columns.
+SPLITS_TABLE = StoredTable(
+    paths=("results/splits/{name}.tsv",),
+    columns={
+        "item": "text",
+        "label": "text",
+        "tiles": "number",
+        "patient_id": "text",
+        "site": "text",
+        "content_hash": "text",
+        "group": "number",
+        "split": "text",
+        "fold": "number",
+    },
+    optional=frozenset(("tiles", "site")),
+    more="text",
+)
+
+#: ``results/splits/{dataset}.balance.tsv``: per split, the count of each class (one column per class,
+#: tiles or images), its items and its patients.
+BALANCE_TABLE = StoredTable(
+    paths=("results/splits/{dataset}.balance.tsv",),
+    columns={"split": "text", "items": "number", "patients": "number"},
+    more="number",
+)
 
 
 def identical_sets(items: pd.DataFrame, identical: list[list[str]] | None = None) -> list[list[str]]:

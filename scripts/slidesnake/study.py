@@ -12,11 +12,18 @@ from typing import Any
 import pandas as pd
 
 from .errors import StudyError, listing
+from .io import atomic_path
 
 #: Columns every slide sheet has (see config/README.md for the optional ones).
 SHEET_COLUMNS = ("slide_id", "patient_id", "dataset", "path")
 #: Slide ids become file names: ASCII letters, digits, '-', '_' and '.' only (as in the sheet schema).
 SLIDE_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def write_sheet(sheet: pd.DataFrame, path: str | Path) -> None:
+    """Write a slide sheet as :func:`read_sheet` reads it (tab-separated, UTF-8, no index), atomically."""
+    with atomic_path(path) as tmp:
+        sheet.to_csv(tmp, sep="\t", index=False)
 
 
 def empty_sheet() -> pd.DataFrame:

@@ -11,6 +11,7 @@ from scipy import ndimage
 from skimage import color, filters, morphology
 
 from .settings import TissueSettings
+from .tables import StoredTable
 from .wsi.resolution import TilePlan
 
 Background = Literal["bright", "dark"]
@@ -182,6 +183,12 @@ def saturation_value(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: Columns of :func:`tile_grid`.
 GRID_COLUMNS = ("row", "col", "y", "x", "x0", "y0", "tissue_fraction")
+#: A slide folder's ``tile_grid.tsv`` (rule ``ingest``): the grid (:data:`GRID_COLUMNS`) and whether each
+#: tile is kept (tissue fraction at least ``tissue: min_tissue_fraction``).
+GRID_TABLE = StoredTable(
+    paths=("results/slides/{slide}/tile_grid.tsv",),
+    columns={**dict.fromkeys(GRID_COLUMNS, "number"), "keep": "bool"},
+)
 
 
 def tile_grid(plan: TilePlan, mask: np.ndarray, mask_mpp: float) -> pd.DataFrame:

@@ -199,7 +199,8 @@ def feature_stores():
                     [dataset] if dataset in PATCH_DATASETS else slides_of(dataset)
                 )
             ]
-        stores += [f"results/features/{encoder}/{name}.zarr" for name in names]
+        # a patch dataset's store (rule features_patches) has the path a slide's has
+        stores += expand(rules.features.output.features, encoder=encoder, slide=names)
     return stores
 
 
@@ -220,9 +221,13 @@ def probe_features(wildcards):
     if settings.kind != "probe":
         return []
     if wildcards.dataset in PATCH_DATASETS:
-        return [f"results/features/{settings.encoder}/{wildcards.dataset}.zarr"]
+        return expand(
+            rules.features_patches.output.features,
+            encoder=settings.encoder,
+            dataset=wildcards.dataset,
+        )
     return expand(
-        "results/features/{encoder}/{slide}.zarr",
+        rules.features.output.features,
         encoder=settings.encoder,
         slide=slides_of(wildcards.dataset),
     )
@@ -246,7 +251,9 @@ def init_model(wildcards):
     if init is None:
         return []
     return (
-        [f"results/models/{init}/model.keras"] if init in config["datasets"] else [init]
+        expand(rules.train.output.keras, dataset=init)
+        if init in config["datasets"]
+        else [init]
     )
 
 
@@ -284,7 +291,7 @@ def encoder_model(encoder):
     """The trained model an encoder of source 'dataset' is cut from; none for the other sources."""
     spec = ENCODER_SPECS[encoder]
     return (
-        [f"results/models/{spec.dataset}/model.keras"]
+        expand(rules.train.output.keras, dataset=spec.dataset)
         if spec.source == "dataset"
         else []
     )
@@ -364,10 +371,12 @@ def sites_of(dataset):
     return sheet.loc[slides_of(dataset), column].astype(str).tolist()
 
 
-def fold_files(name):
-    """Input function: the file ``name`` of each of the dataset's fold models."""
+def fold_files(output):
+    """Input function: the ``output`` (a key of rule train_fold's) of each of the dataset's fold models."""
     return lambda wildcards: expand(
-        f"results/models/{wildcards.dataset}/folds/{{fold}}/{name}", fold=range(FOLDS)
+        getattr(rules.train_fold.output, output),
+        dataset=wildcards.dataset,
+        fold=range(FOLDS),
     )
 
 
@@ -376,12 +385,25 @@ def label_folder(name):
     reusing a dataset's slides: that dataset's); none for a patch dataset or an unlabelled cohort.
     """
     home = config["cohorts"].get(name, {}).get("slides") or name
-    return [f"results/labels/{home}"] if home in LABELLED_HOMES else []
+    return (
+        expand(rules.label_tiles.output.labels, name=home)
+        if home in LABELLED_HOMES
+        else []
+    )
 
 
 def cohort_label_tables(wildcards):
     """The tile labels of a labelled cohort's slides (none for an unlabelled cohort)."""
     return label_folder(wildcards.cohort)
+
+
+def renamed(path, **wildcards):
+    """Another rule's output path (``rules.X.output.y``) with its wildcards renamed (``name="dataset"``), for
+    a rule that reads or writes it under another wildcard (the path stays written once).
+    """
+    for old, new in wildcards.items():
+        path = path.replace(f"{{{old}}}", f"{{{new}}}")
+    return path
 
 
 def per_slide(pattern):
@@ -479,12 +501,12 @@ def prediction_tables(wildcards):
     """What evaluate scores: one table per slide, or the one table of a patch-folder dataset's images."""
     name = name_of(wildcards)
     if name in PATCH_DATASETS:
-        return [f"results/predictions/{name}/images.tsv"]
+        return expand(rules.predict_patches.output.predictions, dataset=name)
     if name in EXTERNAL_COHORTS:
         return expand(
-            f"results/cohorts/{name}/predictions/{{slide}}.tsv", slide=slides_of(name)
+            rules.predict_external.output.tiles, cohort=name, slide=slides_of(name)
         )
-    return expand("results/predictions/{slide}.tsv", slide=slides_of(name))
+    return expand(rules.predict.output.tiles, slide=slides_of(name))
 
 
 def slide_scores(wildcards):
@@ -505,4 +527,8 @@ def model_geometry(wildcards):
 def leakage_check(wildcards):
     """For a cohort's slide: its cohort's check against the model's training data, which must pass first."""
     name = name_of(wildcards)
-    return [f"results/splits/{name}.leakage.json"] if name in COHORTS else []
+    return (
+        expand(rules.split_cohort.output.leakage, cohort=name)
+        if name in COHORTS
+        else []
+    )

@@ -9,7 +9,7 @@ rule features:
     input:
         store=rules.ingest.output.store,
         weights=lambda wildcards: encoder_files(wildcards.encoder),
-        model=lambda wildcards: encoder_model(wildcards.encoder),
+        keras=lambda wildcards: encoder_model(wildcards.encoder),
     output:
         features=directory("results/features/{encoder}/{slide}.zarr"),
     log:
@@ -38,9 +38,9 @@ ruleorder: features_patches > features
 
 rule features_patches:
     input:
-        entries="results/entries/{dataset}.tsv",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
         weights=lambda wildcards: encoder_files(wildcards.encoder),
-        model=lambda wildcards: encoder_model(wildcards.encoder),
+        keras=lambda wildcards: encoder_model(wildcards.encoder),
     output:
         features=directory("results/features/{encoder}/{dataset}.zarr"),
     log:

@@ -26,7 +26,7 @@ rule ingest:
         runtime=120,
     params:
         code=code_version("ingest"),
-        slide=ingest_settings,
+        slide_settings=ingest_settings,
         mpp_override=config["resolution"]["mpp_override"],
         tissue=config["tissue"],
         on_bad_slide=config["on_bad_slide"],

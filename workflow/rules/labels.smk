@@ -69,9 +69,9 @@ rule split_slides:
 
 rule split_patches:
     output:
-        splits="results/splits/{dataset}.tsv",
-        leakage="results/splits/{dataset}.leakage.json",
-        balance="results/splits/{dataset}.balance.tsv",
+        splits=rules.split_slides.output.splits,
+        leakage=rules.split_slides.output.leakage,
+        balance=rules.split_slides.output.balance,
     log:
         "results/logs/split/{dataset}.log",
     wildcard_constraints:
@@ -95,10 +95,13 @@ rule split_cohort:
     input:
         labels=cohort_label_tables,
         audit=rules.audit.output.table,
-        model_splits=lambda wildcards: f"results/splits/{model_of(config, wildcards.cohort)}.tsv",
+        model_splits=lambda wildcards: expand(
+            rules.split_slides.output.splits,
+            dataset=model_of(config, wildcards.cohort),
+        )[0],
     output:
-        splits="results/splits/{cohort}.tsv",
-        leakage="results/splits/{cohort}.leakage.json",
+        splits=renamed(rules.split_slides.output.splits, dataset="cohort"),
+        leakage=renamed(rules.split_slides.output.leakage, dataset="cohort"),
     log:
         "results/logs/split/{cohort}.log",
     conda:
@@ -122,7 +125,7 @@ rule split_cohort:
 
 rule entries:
     input:
-        splits="results/splits/{name}.tsv",
+        splits=renamed(rules.split_slides.output.splits, dataset="name"),  # any split rule's
         labels=lambda wildcards: label_folder(wildcards.name),
         stores=per_slide(rules.ingest.output.store),
     output:

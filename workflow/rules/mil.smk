@@ -11,7 +11,7 @@ rule train_mil:
             encoder=model_settings(config, wildcards.dataset).encoder,
             slide=slides_of(wildcards.dataset),
         ),
-        splits="results/splits/{dataset}.tsv",
+        splits=rules.split_slides.output.splits,
     output:
         models=directory("results/models/{dataset}/mil"),
         predictions="results/mil/{dataset}/predictions.tsv",

@@ -8,12 +8,12 @@
 
 rule train:
     input:
-        entries="results/entries/{dataset}.tsv",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
         features=probe_features,
         init=init_model,
         encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
-        model="results/models/{dataset}/model.keras",
+        keras="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
         config="results/models/{dataset}/config.json",
     log:
@@ -33,7 +33,9 @@ rule train:
         code=code_version("train"),
         tf_threads=config["tf_threads"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
+        model_settings=lambda wildcards: model_settings(
+            config, wildcards.dataset
+        ).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
         encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
@@ -43,12 +45,12 @@ rule train:
 
 rule train_variant:
     input:
-        entries="results/entries/{dataset}.tsv",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
         features=probe_features,
         init=init_model,
         encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
-        model="results/models/{dataset}/variants/{cohort}/model.keras",
+        keras="results/models/{dataset}/variants/{cohort}/model.keras",
         history="results/models/{dataset}/variants/{cohort}/history.tsv",
         config="results/models/{dataset}/variants/{cohort}/config.json",
     log:
@@ -68,7 +70,7 @@ rule train_variant:
         code=code_version("train_variant"),
         tf_threads=config["tf_threads"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        model=lambda wildcards: cohort_settings(wildcards.cohort).to_dict(),
+        model_settings=lambda wildcards: cohort_settings(wildcards.cohort).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
         encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
@@ -78,12 +80,12 @@ rule train_variant:
 
 rule train_regime:
     input:
-        entries="results/entries/{dataset}.tsv",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
         features=probe_features,
         init=init_model,
         encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
-        model="results/models/{dataset}/regimes/{regime}/model.keras",
+        keras="results/models/{dataset}/regimes/{regime}/model.keras",
         history="results/models/{dataset}/regimes/{regime}/history.tsv",
         config="results/models/{dataset}/regimes/{regime}/config.json",
     log:
@@ -104,7 +106,7 @@ rule train_regime:
         code=code_version("train_regime"),
         tf_threads=config["tf_threads"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        model=lambda wildcards: training_settings(wildcards).to_dict(),
+        model_settings=lambda wildcards: training_settings(wildcards).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
         encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
@@ -114,7 +116,7 @@ rule train_regime:
 
 rule regimes:
     input:
-        entries=expand("results/entries/{dataset}.tsv", dataset=sorted(REGIMES)),
+        entries=expand(rules.entries.output.entries, name=sorted(REGIMES)),
         models=[row["model_path"] for row in regime_rows(config)],
         configs=[row["model_json"] for row in regime_rows(config)],
         encoders=regime_encoder_files(),
@@ -144,12 +146,12 @@ rule regimes:
 
 rule train_fold:
     input:
-        entries="results/entries/{dataset}.tsv",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
         features=probe_features,
         init=init_model,
         encoder=lambda wildcards: encoder_inputs(training_settings(wildcards)),
     output:
-        model="results/models/{dataset}/folds/{fold}/model.keras",
+        keras="results/models/{dataset}/folds/{fold}/model.keras",
         history="results/models/{dataset}/folds/{fold}/history.tsv",
         config="results/models/{dataset}/folds/{fold}/config.json",
         oof="results/models/{dataset}/folds/{fold}/oof.tsv",
@@ -171,7 +173,9 @@ rule train_fold:
         code=code_version("train_fold"),
         tf_threads=config["tf_threads"],
         classes=lambda wildcards: labels_of(wildcards.dataset)["classes"],
-        model=lambda wildcards: model_settings(config, wildcards.dataset).to_dict(),
+        model_settings=lambda wildcards: model_settings(
+            config, wildcards.dataset
+        ).to_dict(),
         image_size=image_size,
         mpp=model_geometry,
         encoder=lambda wildcards: model_encoder(training_settings(wildcards)),
@@ -181,11 +185,11 @@ rule train_fold:
 
 rule ensemble:
     input:
-        models=fold_files("model.keras"),
-        configs=fold_files("config.json"),
-        histories=fold_files("history.tsv"),
+        models=fold_files("keras"),
+        configs=fold_files("config"),
+        histories=fold_files("history"),
     output:
-        model="results/models/{dataset}/model.keras",
+        keras="results/models/{dataset}/model.keras",
         history="results/models/{dataset}/history.tsv",
         config="results/models/{dataset}/config.json",
     log:
@@ -207,8 +211,8 @@ rule ensemble:
 
 rule tsne:
     input:
-        entries="results/entries/{dataset}.tsv",
-        model="results/models/{dataset}/model.keras",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
+        keras="results/models/{dataset}/model.keras",
         model_config="results/models/{dataset}/config.json",
         encoder=lambda wildcards: encoder_inputs(
             model_settings(config, wildcards.dataset)

@@ -4,7 +4,7 @@
 
 rule predict:
     input:
-        model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
+        keras=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
         encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
         store=rules.ingest.output.store,
@@ -58,13 +58,13 @@ rule predict:
 
 rule predict_external:
     input:
-        model=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
+        keras=lambda wildcards: f"{model_dir(wildcards)}/model.keras",
         model_config=lambda wildcards: f"{model_dir(wildcards)}/config.json",
         encoder=lambda wildcards: encoder_inputs(predicting_settings(wildcards)),
         store=rules.ingest.output.store,
         slide=rules.ingest.output.slide,
         annotations=annotation_files,
-        checked="results/splits/{cohort}.leakage.json",
+        checked=rules.split_cohort.output.leakage,
     output:
         tiles="results/cohorts/{cohort}/predictions/{slide}.tsv",
         scores="results/cohorts/{cohort}/predictions/{slide}.scores.json",
@@ -104,9 +104,9 @@ rule predict_external:
 
 rule predict_patches:
     input:
-        model="results/models/{dataset}/model.keras",
+        keras="results/models/{dataset}/model.keras",
         model_config="results/models/{dataset}/config.json",
-        entries="results/entries/{dataset}.tsv",
+        entries=renamed(rules.entries.output.entries, name="dataset"),
     output:
         predictions="results/predictions/{dataset}/images.tsv",
     log:

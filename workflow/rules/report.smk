@@ -4,7 +4,7 @@
 
 rule evaluate:
     input:
-        entries="results/entries/{name}.tsv",
+        entries=rules.entries.output.entries,
         predictions=prediction_tables,
         scores=slide_scores,
         history=lambda wildcards: f"{model_dir(wildcards)}/history.tsv",
@@ -53,7 +53,7 @@ rule evaluate:
 
 rule crossval:
     input:
-        oof=fold_files("oof.tsv"),
+        oof=fold_files("oof"),
     output:
         metrics="results/crossval/{dataset}/metrics.tsv",
         oof="results/crossval/{dataset}/oof.tsv",
@@ -142,8 +142,8 @@ rule dataset_page:
         per_item="results/reports/{name}/items.tsv",
         class_auc="results/reports/{name}/class_auc.tsv",
         confusion="results/reports/{name}/confusion.tsv",
-        splits="results/splits/{name}.tsv",
-        leakage="results/splits/{name}.leakage.json",
+        splits=renamed(rules.split_slides.output.splits, dataset="name"),  # any split rule's
+        leakage=renamed(rules.split_slides.output.leakage, dataset="name"),
         crossval=lambda wildcards: (
             [f"results/crossval/{wildcards.name}/metrics.tsv"]
             if wildcards.name in CROSSVAL_DATASETS

@@ -12,7 +12,8 @@ import pandas as pd
 from shapely import Polygon
 from skimage.draw import polygon as draw_polygon
 
-from ..io import atomic_path, write_table
+from ..io import atomic_path
+from ..study import write_sheet
 from .artefacts import artefact_layers
 from .layout import COARSE, tissue_field, tumor_polygons
 from .render import render
@@ -192,5 +193,5 @@ def write_demo_study(out_dir: str | Path, small: bool = False) -> pd.DataFrame:
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for row in sheet.itertuples(index=False):
         write_demo_slide(row.path, row.annotations, row.slide_id, row.dataset, small=small)
-    write_table(sheet, Path(out_dir) / "slides.tsv")
+    write_sheet(sheet, Path(out_dir) / "slides.tsv")
     return sheet

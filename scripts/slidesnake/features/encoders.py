@@ -23,7 +23,7 @@ config section ``encoders`` is an :class:`EncoderSpec` (this module);
 ``dataset``
     The trained model of the study dataset ``dataset``, cut at its pooled-features layer ``features``
     (:data:`slidesnake.model.build.FEATURES`; of an ensemble, its members' features concatenated). The
-    workflow makes that model, so the caller passes its path (``load_encoder(..., model_file=...)``) and
+    workflow makes that model, so the caller passes its path (``load_encoder(..., model_path=...)``) and
     its digest is computed and recorded rather than checked.
 
 Every local file an encoder uses needs its SHA-256 digest in ``sha256`` (the path as written in ``file``

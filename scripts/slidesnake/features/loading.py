@@ -135,7 +135,7 @@ class Encoder:
 
 
 def load_encoder(
-    spec: EncoderSpec, *, base_dir: Path, threads: int, model_file: str | Path | None = None
+    spec: EncoderSpec, *, base_dir: Path, threads: int, model_path: str | Path | None = None
 ) -> Encoder:
     """Load an encoder, its local files checked against their SHA-256 first.
 
@@ -148,7 +148,7 @@ def load_encoder(
     threads : int
         CPU threads of one forward pass (onnxruntime's ``intra_op_num_threads``; TensorFlow's intra-op
         threads where TensorFlow has not started yet).
-    model_file : str or Path, optional
+    model_path : str or Path, optional
         Source ``dataset`` only: the dataset's trained model (``.keras``).
 
     Returns
@@ -175,9 +175,9 @@ def load_encoder(
             raise ModelError(msg)
         files[key] = (path, actual)
     if spec.source == "dataset":
-        if model_file is None:
+        if model_path is None:
             raise ModelError(f"{head}: dataset: source 'dataset' needs the path of {spec.dataset!r}'s model")
-        path = resolve(str(model_file), base_dir)
+        path = resolve(str(model_path), base_dir)
         if not path.is_file():
             raise ModelError(f"{head}: dataset: model of dataset {spec.dataset!r} not found: {path}")
         files["model"] = (path, file_digest(path))

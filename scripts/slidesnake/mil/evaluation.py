@@ -16,7 +16,32 @@ import shapely
 from sklearn.metrics import roc_auc_score
 
 from ..intervals import MIN_DISTINCT, not_estimable
-from ..metrics import level_metrics
+from ..metrics import ROW_KEYS, level_metrics, metric_columns
+from ..tables import StoredTable
+
+#: ``results/reports/{dataset}/mil_metrics.tsv`` (rule ``mil_report``): out-of-fold metrics of each pooling
+#: at the bag and patient levels, with the spread of the seeds' bag-level AUCs.
+MIL_METRICS_TABLE = StoredTable(
+    paths=("results/reports/{dataset}/mil_metrics.tsv",),
+    columns={
+        "pooling": "text",
+        **ROW_KEYS,
+        **metric_columns(),
+        **dict.fromkeys(("seed_auc_min", "seed_auc_max", "seeds"), "number"),
+    },
+)
+
+#: ``results/reports/{dataset}/attention_check.tsv`` (rule ``mil_report``): per slide of the positive
+#: class with annotations, the AUC of attention inside vs outside the annotated regions; last, the
+#: ``mean over slides`` with its bootstrap interval and note.
+ATTENTION_CHECK_TABLE = StoredTable(
+    paths=("results/reports/{dataset}/attention_check.tsv",),
+    columns={
+        "slide_id": "text",
+        **dict.fromkeys(("tiles", "inside", "auc", "ci_low", "ci_high"), "number"),
+        "note": "text",
+    },
+)
 
 
 def bag_probabilities(predictions: pd.DataFrame, positive_class: str) -> pd.DataFrame:

@@ -87,9 +87,9 @@ def load_classifier(model_path: str, card: ModelCard, *, threads: int) -> TileCl
     found = probe_encoder(card)
     if found is None:
         return TileClassifier(model)
-    spec, model_file = found
+    spec, model_path = found
     return TileClassifier(
-        model, load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_file=model_file)
+        model, load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_path=model_path)
     )
 
 

@@ -14,6 +14,7 @@ import tensorflow as tf  # noqa: E402
 
 from ..settings import ModelSettings  # noqa: E402
 from .build import FEATURES, MEMBER  # noqa: E402
+from .history import epoch_table  # noqa: E402
 
 OPTIMIZERS = {
     "adam": lambda rate: keras.optimizers.Adam(rate),
@@ -113,10 +114,7 @@ def train_model(
             shuffle=False,  # the tf.data pipeline shuffles, seeded
             verbose=2,
         )
-        table = pd.DataFrame(history.history)
-        table.insert(0, "phase", phase)
-        table.insert(0, "epoch", history.epoch)
-        tables.append(table)
+        tables.append(epoch_table(history.history, history.epoch, phase))
     history = pd.concat(tables, ignore_index=True)
     history["epoch"] += 1
     return history

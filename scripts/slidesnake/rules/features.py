@@ -30,7 +30,7 @@ def features(
     store: str,
     encoder_name: str,
     encoder: Mapping[str, Any],
-    model_file: str | None,
+    model_path: str | None,
     code: str,
     out_store: str,
     threads: int,
@@ -43,7 +43,7 @@ def features(
         The slide's tile store.
     encoder_name, encoder : str, mapping
         The encoder's name and its validated config entry (``encoders: <name>``).
-    model_file : str or None
+    model_path : str or None
         Source ``dataset``: the trained model of that dataset; otherwise None.
     code : str
         The rule's code version, recorded in the store.
@@ -55,7 +55,7 @@ def features(
     spec = EncoderSpec.from_config(encoder_name, encoder, where=f"encoders: {encoder_name}")
     tiles = TileStore(store)
     index = tiles.index
-    loaded = load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_file=model_file)
+    loaded = load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_path=model_path)
     found = np.zeros((len(index), loaded.dim), np.float32)
     if len(index):
         for positions, batch in tile_batches(tiles, index[["y", "x"]], FEATURE_BATCH):
@@ -84,7 +84,7 @@ def features_patches(
     mpp: float | None,
     encoder_name: str,
     encoder: Mapping[str, Any],
-    model_file: str | None,
+    model_path: str | None,
     code: str,
     out_store: str,
     threads: int,
@@ -94,13 +94,13 @@ def features_patches(
     Images are read as its model reads them (resized to ``image_size``), then as the encoder takes them;
     the store is ``results/features/<encoder>/<dataset>.zarr`` (:mod:`slidesnake.features.images`).
     """
-    from ..entries import read_entries
+    from ..entries import ENTRIES_TABLE
     from ..pixels import pixel_source
 
     spec = EncoderSpec.from_config(encoder_name, encoder, where=f"encoders: {encoder_name}")
-    entries = read_entries(entries_tsv)
+    entries = ENTRIES_TABLE.read(entries_tsv)
     source = pixel_source(entries, image_size=image_size)
-    loaded = load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_file=model_file)
+    loaded = load_encoder(spec, base_dir=Path.cwd(), threads=threads, model_path=model_path)
     found = np.zeros((len(entries), loaded.dim), np.float32)
     for start in range(0, len(entries), FEATURE_BATCH):
         stop = min(len(entries), start + FEATURE_BATCH)

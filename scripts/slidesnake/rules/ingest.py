@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..audit import AUDIT_TABLE, audit_row
 from ..checksums import file_sha256
 from ..errors import SlideError
-from ..io import atomic_path, read_json, write_json, write_table
-from ..qc import QCSettings, study_flags
+from ..io import atomic_path, read_json, write_json
+from ..qc import QCSettings, with_flags
 from ..quarantine import read_quarantine
 from ..settings import ResolutionPolicy, TilingSettings, TissueSettings
 from ..slide_folder import SLIDE_FILES, slide_file, slide_files
@@ -39,7 +40,7 @@ def ingest(
     *,
     slide_path: str,
     slide_id: str,
-    slide: Mapping[str, Any],
+    slide_settings: Mapping[str, Any],
     mpp_override: float | None,
     tissue_config: Mapping[str, Any],
     on_bad_slide: str,
@@ -53,7 +54,7 @@ def ingest(
     ----------
     slide_path, slide_id : str
         The slide file and its id in the sheet.
-    slide : mapping
+    slide_settings : mapping
         What is particular to the slide: ``sheet_mpp`` (its sheet's ``mpp``, or None) and the
         ``resolution`` and ``tiling`` settings of its home (its model's geometry).
     mpp_override : float or None
@@ -72,7 +73,7 @@ def ingest(
     slide_info(
         slide_path=slide_path,
         slide_id=slide_id,
-        sheet_mpp=slide["sheet_mpp"],
+        sheet_mpp=slide_settings["sheet_mpp"],
         mpp_override=mpp_override,
         on_bad_slide=on_bad_slide,
         info_json=files["info"],
@@ -90,8 +91,8 @@ def ingest(
             info_json=files["info"],
             mask_png=files["mask"],
             tissue_qc_json=files["tissue_qc"],
-            resolution=slide["resolution"],
-            tiling=slide["tiling"],
+            resolution=slide_settings["resolution"],
+            tiling=slide_settings["tiling"],
             min_tissue_fraction=tissue_config["min_tissue_fraction"],
             on_bad_slide=on_bad_slide,
             store=store,
@@ -215,7 +216,7 @@ def tile(
     """
     from ..store.codecs import make_codec
     from ..store.writer import write_empty_store, write_tile_store
-    from ..tissue import GRID_COLUMNS, tile_grid
+    from ..tissue import GRID_TABLE, tile_grid
 
     policy = ResolutionPolicy.from_config(resolution, where="resolution")
     settings = TilingSettings.from_config(tiling, where="tiling")
@@ -224,7 +225,7 @@ def tile(
     if info.status == "excluded":
         plan = empty_plan(policy, settings.tile_size)
         write_empty_store(info=info, plan=plan, path=store, codec=codec, reason=info.reason)
-        write_table(pd.DataFrame(columns=[*GRID_COLUMNS, "keep"]), grid_tsv)
+        GRID_TABLE.write(GRID_TABLE.empty(), grid_tsv)
         write_json(
             _tiling_qc(info, plan, pd.DataFrame(), pd.DataFrame(), store, settings, info.reason), qc_json
         )
@@ -258,7 +259,7 @@ def tile(
             threads=threads,
             jpeg_dct_scaling=settings.jpeg_dct_scaling,
         )
-    write_table(grid, grid_tsv)
+    GRID_TABLE.write(grid, grid_tsv)
     write_json(_tiling_qc(info, plan, grid, index, store, settings, reason), qc_json)
 
 
@@ -307,22 +308,6 @@ def _tiling_qc(
     }
 
 
-#: Columns of ``results/slides.tsv`` taken from the slide facts, in order.
-AUDIT_INFO = (
-    "path",
-    "vendor",
-    "width",
-    "height",
-    "mpp_x",
-    "mpp_y",
-    "mpp_source",
-    "file_mpp",
-    "objective_power",
-    "reader",
-    "sha256",
-)
-
-
 def audit(
     *,
     slide_dirs: Sequence[str],
@@ -343,19 +328,14 @@ def audit(
     files = (slide_files(slide_dirs, name) for name in ("info", "tissue_qc", "tiling_qc"))
     for info_path, tissue_path, tile_path in zip(*files, strict=True):
         info = read_json(info_path)
-        tiling = read_json(tile_path)
-        row = {"slide_id": info["slide_id"], "dataset": (datasets or {}).get(info["slide_id"], "")}
-        row.update(status=tiling["status"], reason=tiling["reason"])
-        row.update({key: info[key] for key in AUDIT_INFO})
-        row["levels"] = len(info["level_dimensions"])
-        row["associated_images"] = ",".join(info["associated_images"])
-        row.update({k: v for k, v in read_json(tissue_path).items() if k != "slide_id"})
-        row.update({k: v for k, v in tiling.items() if k != "slide_id"})
-        if row["status"] == "ok" and row["slide_id"] in quarantined:
-            row.update(status="excluded", reason=quarantined[row["slide_id"]])
-        row["tissue_share"] = row.pop("mask_share", 0.0)
-        rows.append(row)
-    for row, flags in zip(rows, study_flags(rows, QCSettings.from_config(qc)), strict=True):
-        row["flags"] = ";".join(flags)
-        row["excluded"] = row["status"] == "excluded"
-    write_table(pd.DataFrame(rows), out_tsv)
+        slide_id = info["slide_id"]
+        rows.append(
+            audit_row(
+                info,
+                read_json(tissue_path),
+                read_json(tile_path),
+                dataset=(datasets or {}).get(slide_id, ""),
+                quarantined=quarantined.get(slide_id),
+            )
+        )
+    AUDIT_TABLE.write(with_flags(rows, QCSettings.from_config(qc)), out_tsv)

@@ -9,13 +9,17 @@ from typing import Any
 
 import pandas as pd
 
-from ..entries import build_entries
+from ..audit import AUDIT_TABLE
+from ..cohorts import training_overlaps
+from ..entries import ENTRIES_TABLE, TILE_LABELS_TABLE, build_entries
 from ..errors import SplitError, listing
-from ..io import read_table, write_json, write_table
+from ..io import write_json
 from ..patches import read_patch_dataset
-from ..quarantine import labels_or_quarantine, quarantine_table
+from ..quarantine import QUARANTINED_TABLE, labels_or_quarantine, quarantine_table
 from ..settings import LabelSettings, PatchSettings, SplitSettings
 from ..splits import (
+    BALANCE_TABLE,
+    SPLITS_TABLE,
     class_balance,
     development_folds,
     leakage_groups,
@@ -83,9 +87,9 @@ def label_tiles(
         else:
             counts = table["label"].replace("", "(excluded)").value_counts().to_dict()
             log.info("%s: tile labels %s", slide_id, counts)
-        write_table(table, label_table(out_dir, slide_id))
+        TILE_LABELS_TABLE.write(table, label_table(out_dir, slide_id))
     rows = pd.DataFrame({"slide_id": list(quarantined), "reason": list(quarantined.values())})
-    write_table(rows, quarantine_table(out_dir))
+    QUARANTINED_TABLE.write(rows, quarantine_table(out_dir))
     if quarantined:
         log.warning(
             "%d slide(s) quarantined for their annotations: %s", len(quarantined), ", ".join(quarantined)
@@ -151,13 +155,9 @@ def split_slides(
     return table
 
 
-#: Columns of the audit table read as text whatever they hold (ids like 007, empty reasons).
-AUDIT_TEXT = {"slide_id": str, "sha256": str, "reason": str, "status": str}
-
-
 def _audit(audit_tsv: str) -> pd.DataFrame:
     """The audit table (rule ``audit``) by slide id."""
-    return read_table(audit_tsv, keep_default_na=False, dtype=AUDIT_TEXT).set_index("slide_id")
+    return AUDIT_TABLE.read(audit_tsv).set_index("slide_id")
 
 
 def _excluded(audit: pd.DataFrame, slides: Sequence[str]) -> dict[str, str]:
@@ -201,7 +201,7 @@ def _slide_items(
     """
     rows, tile_labels_, tile_hashes = [], [], []
     for slide_id, label_tsv in zip(slides, label_tsvs, strict=True):
-        tiles = read_table(label_tsv, keep_default_na=False)
+        tiles = TILE_LABELS_TABLE.read(label_tsv)
         labelled = tiles[tiles["label"] != ""]
         if (labelled["label"] == positive_class).any():
             label = positive_class
@@ -244,17 +244,19 @@ def split_cohort(
     audit = _audit(audit_tsv)
     checksums = audit["sha256"].to_dict()
     items["content_hash"] = items["item"].map(checksums)
-    trained = read_table(model_split_tsv, keep_default_na=False)
+    trained = SPLITS_TABLE.read(model_split_tsv)
     theirs = {checksums[slide]: slide for slide in model_slides}
-    problems = [
-        f"slide {slide!r} has the same file checksum as slide {theirs[digest]!r} of model {model!r}"
+    identical = [
+        (slide, theirs[digest])
         for slide, digest in zip(items["item"], items["content_hash"], strict=True)
         if digest in theirs
     ]
-    shared = sorted(set(items["patient_id"]) & set(trained["patient_id"].astype(str)))
-    problems += [
-        f"patient {patient!r} is in the cohort and in the data of model {model!r}" for patient in shared
-    ]
+    problems = training_overlaps(
+        items.rename(columns={"item": "slide_id"}),
+        trained.rename(columns={"item": "slide_id"}),
+        identical,
+        model=model,
+    )
     if problems:
         msg = f"cohort {cohort!r} overlaps the training data of its model: " + "; ".join(problems[:20])
         raise SplitError(msg)
@@ -265,7 +267,7 @@ def split_cohort(
         -1,
         "excluded",
     ]
-    write_table(table, out_tsv)
+    SPLITS_TABLE.write(table, out_tsv)
     report = {
         "ok": True,
         "cohort": cohort,
@@ -349,10 +351,10 @@ def _write_splits(
     report["excluded_slides"] = table.loc[table["split"] == "excluded", "item"].tolist()
     if report["duplicate_items"]:
         log.warning("%s: identical items kept on one side: %s", dataset, report["duplicate_items"])
-    write_table(table, out_tsv)
+    SPLITS_TABLE.write(table, out_tsv)
     write_json(report, leakage_json)
     per_split = table.groupby("split").agg(items=("item", "nunique"), patients=("patient_id", "nunique"))
-    write_table(class_balance(units).merge(per_split, left_on="split", right_index=True), balance_tsv)
+    BALANCE_TABLE.write(class_balance(units).merge(per_split, left_on="split", right_index=True), balance_tsv)
     log.info("%s: patients per split %s", dataset, per_split["patients"].to_dict())
 
 
@@ -380,11 +382,11 @@ def entries(
 ) -> None:
     """Rule ``entries``: the dataset's labelled model inputs (tiles or images) with split and patient."""
     table = build_entries(
-        read_table(split_tsv, keep_default_na=False),
+        SPLITS_TABLE.read(split_tsv),
         classes=classes,
         slides=slides,
         label_tsvs=label_tsvs,
         stores=stores,
     )
     log.info("%d entries: %s", len(table), table.groupby(["split", "label"]).size().to_dict())
-    write_table(table, out_tsv)
+    ENTRIES_TABLE.write(table, out_tsv)

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..annotation_files import read_annotations
+from ..annotation_files import read_annotations, rings_um
 from ..errors import ModelError
-from ..io import atomic_path, read_json, read_table, write_json, write_table
+from ..io import atomic_path, read_json, write_json
+from ..mil.outputs import ATTENTION_TABLE, MIL_PREDICTIONS_TABLE
 from ..mil.settings import MILSettings
+from ..model.history import HISTORY_TABLE
 from ..slide_folder import slide_file
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,12 @@ def train_mil(
     from ..mil.bags import read_bags
     from ..mil.crossval import crossvalidate
     from ..model.fit import set_determinism, set_threads
+    from ..splits import SPLITS_TABLE
 
     set_threads(threads)
     settings = MILSettings.from_config(mil)
     set_determinism(settings.seed)
-    splits = read_table(splits_tsv, dtype={"item": str, "patient_id": str, "label": str})
+    splits = SPLITS_TABLE.read(splits_tsv)
     stores = dict(zip(slides, feature_stores, strict=True))
     missing = sorted(set(splits["item"]) - set(stores))
     if missing:
@@ -88,9 +91,9 @@ def train_mil(
         write_json(
             {"dataset": dataset, "classes": list(classes), "mil": settings.to_dict()}, folder / "card.json"
         )
-        write_table(predictions, predictions_tsv)
-        write_table(attention, attention_tsv)
-        write_table(history, history_tsv)
+        MIL_PREDICTIONS_TABLE.write(predictions, predictions_tsv)
+        ATTENTION_TABLE.write(attention, attention_tsv)
+        HISTORY_TABLE.write(history, history_tsv)
 
 
 def _outlines_um(path: str, slide_id: str, evidence: Sequence[str], mpp0: float) -> tuple[list, list]:
@@ -98,11 +101,7 @@ def _outlines_um(path: str, slide_id: str, evidence: Sequence[str], mpp0: float)
     if not path:
         return [], []
     regions = [geometry for name, geometry in read_annotations(path, slide_id) if name in evidence]
-    rings = []
-    for geometry in regions:
-        for polygon in getattr(geometry, "geoms", [geometry]):
-            rings.append(np.asarray(polygon.exterior.coords) * mpp0)
-    return regions, rings
+    return regions, rings_um(regions, (mpp0, mpp0))
 
 
 def mil_report(
@@ -131,7 +130,15 @@ def mil_report(
     ``attention_dir`` gets, per slide, ``<slide>.jpg`` (the map), ``<slide>.geojson`` (QuPath tiles with
     the attention as measurements) and ``<slide>.tiles.jpg`` (the highest and lowest tiles).
     """
-    from ..mil.evaluation import attention_check, bag_probabilities, mil_metrics, tile_centres_inside
+    from ..metrics import METRICS_TABLE
+    from ..mil.evaluation import (
+        ATTENTION_CHECK_TABLE,
+        MIL_METRICS_TABLE,
+        attention_check,
+        bag_probabilities,
+        mil_metrics,
+        tile_centres_inside,
+    )
     from ..mil.maps import slide_attention, write_attention_geojson, write_attention_map, write_montage
     from ..plots.evaluation import roc_figure
     from ..report.mil_page import mil_page
@@ -139,16 +146,16 @@ def mil_report(
 
     settings = MILSettings.from_config(mil)
     boot = {"resamples": evaluation["bootstrap"], "seed": evaluation["seed"]}
-    predictions = read_table(predictions_tsv, dtype={"bag": str, "patient_id": str, "label": str})
-    attention = read_table(attention_tsv, dtype={"bag": str, "slide_id": str})
+    predictions = MIL_PREDICTIONS_TABLE.read(predictions_tsv)
+    attention = ATTENTION_TABLE.read(attention_tsv)
     table = mil_metrics(
         predictions, bag=settings.bag, positive_class=positive_class, threshold=MIL_THRESHOLD, **boot
     )
-    write_table(table, mil_metrics_tsv)
+    MIL_METRICS_TABLE.write(table, mil_metrics_tsv)
     deployed = table[table["pooling"] == "attention"].drop(
         columns=["pooling", "seed_auc_min", "seed_auc_max", "seeds"]
     )
-    write_table(deployed.assign(dataset=dataset)[["dataset", *deployed.columns]], metrics_tsv)
+    METRICS_TABLE.write(deployed.assign(dataset=dataset)[["dataset", *deployed.columns]], metrics_tsv)
 
     bags = bag_probabilities(predictions[predictions["pooling"] == "attention"], positive_class)
     scored = bags.assign(**{f"p_{positive_class}": bags["score"]})
@@ -220,7 +227,7 @@ def mil_report(
         check_table["ci_low"] = [np.nan] * len(per_slide) + [summary["ci_low"]]
         check_table["ci_high"] = [np.nan] * len(per_slide) + [summary["ci_high"]]
         check_table["note"] = [""] * len(per_slide) + [summary["note"]]
-        write_table(check_table, attention_check_tsv)
+        ATTENTION_CHECK_TABLE.write(check_table, attention_check_tsv)
         html = mil_page(
             dataset=dataset,
             metrics=table,

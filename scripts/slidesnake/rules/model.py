@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from ..cohorts import Geometry
-from ..entries import TILE_COLUMNS, is_tiles, read_entries
+from ..entries import ENTRIES_TABLE, OOF_TABLE, TILE_COLUMNS, is_tiles
 from ..errors import ModelError
-from ..io import atomic_path, read_table, write_table
+from ..io import atomic_path
 from ..model.card import ModelCard
 from ..model.classifier import PREDICT_BATCH
+from ..model.history import HISTORY_TABLE
 from ..pixels import pixel_source
 from ..settings import ModelSettings
 
@@ -32,7 +33,7 @@ def train(
     dataset: str,
     entries_tsv: str,
     classes: Sequence[str],
-    model: Mapping[str, Any],
+    model_settings: Mapping[str, Any],
     image_size: int | None,
     mpp: float | None,
     model_path: str,
@@ -51,14 +52,14 @@ def train(
     stores of the dataset's slides, and its ``config.json`` records its ``encoder`` (name, settings and the
     model file of a ``dataset`` encoder); a network with ``init`` starts from the weights of ``init_model``.
     """
-    entries = _with_targets(read_entries(entries_tsv), classes)
+    entries = _with_targets(ENTRIES_TABLE.read(entries_tsv), classes)
     _fit(
         dataset=dataset,
         entries=entries,
         train_entries=entries[entries["split"] == "train"],
         val_entries=entries[entries["split"] == "val"],
         classes=classes,
-        model=model,
+        model_settings=model_settings,
         image_size=image_size,
         mpp=mpp,
         model_path=model_path,
@@ -73,8 +74,8 @@ def train(
 
 def train_variant(*, cohort: str, **arguments: Any) -> None:
     """Rule ``train_variant``: the variant of a dataset's model that predicts ``cohort`` (the dataset's
-    settings changed by the cohort's ``variant``, e.g. its stain normalization, in ``model``), trained as
-    :func:`train` trains.
+    settings changed by the cohort's ``variant``, e.g. its stain normalization, in ``model_settings``),
+    trained as :func:`train` trains.
     """
     log.info("variant of %s for cohort %s", arguments["dataset"], cohort)
     train(**arguments)
@@ -82,7 +83,7 @@ def train_variant(*, cohort: str, **arguments: Any) -> None:
 
 def train_regime(*, regime: str, **arguments: Any) -> None:
     """Rule ``train_regime``: the dataset's model trained another way (``datasets: <name>: regimes``, the
-    regime's settings in ``model``), on the same train split, as :func:`train` trains.
+    regime's settings in ``model_settings``), on the same train split, as :func:`train` trains.
     """
     log.info("regime %s of %s", regime, arguments["dataset"])
     train(**arguments)
@@ -108,14 +109,14 @@ def regimes(
     from ..metrics import level_metrics
     from ..model.classifier import probabilities
     from ..model.fit import set_threads
-    from ..regimes import regimes_table
+    from ..regimes import REGIMES_TABLE, regimes_table
     from ..settings import EvaluationSettings
 
     set_threads(threads)
     bootstrap = EvaluationSettings.from_config(evaluation, where="evaluation")
     rows = []
     for row in models:
-        entries = read_entries(row["entries_tsv"])
+        entries = ENTRIES_TABLE.read(row["entries_tsv"])
         test = entries[entries["split"] == "test"].reset_index(drop=True)
         card = ModelCard.load(row["model_json"])
         found = {k: row[k] for k in ("dataset", "regime", "training")} | {"train_seconds": card.train_seconds}
@@ -137,7 +138,7 @@ def regimes(
         )
         rows.append(found | metrics.iloc[0].to_dict())
         log.info("%s %s: %s", row["dataset"], row["regime"], metrics.iloc[0][["n", "auc"]].to_dict())
-    write_table(regimes_table(rows), regimes_tsv)
+    REGIMES_TABLE.write(regimes_table(rows), regimes_tsv)
 
 
 def train_fold(
@@ -146,7 +147,7 @@ def train_fold(
     fold: int,
     entries_tsv: str,
     classes: Sequence[str],
-    model: Mapping[str, Any],
+    model_settings: Mapping[str, Any],
     image_size: int | None,
     mpp: float | None,
     model_path: str,
@@ -164,7 +165,7 @@ def train_fold(
     own fold, whose patients it never trains on; ``oof.tsv`` holds its class probabilities of
     those held-out entries. The test split stays untouched.
     """
-    entries = _with_targets(read_entries(entries_tsv), classes)
+    entries = _with_targets(ENTRIES_TABLE.read(entries_tsv), classes)
     development = entries[entries["split"] != "test"]
     held_out = development[development["fold"] == fold]
     if held_out.empty:
@@ -176,7 +177,7 @@ def train_fold(
         train_entries=development[development["fold"] != fold],
         val_entries=held_out,
         classes=classes,
-        model=model,
+        model_settings=model_settings,
         image_size=image_size,
         mpp=mpp,
         model_path=model_path,
@@ -205,7 +206,7 @@ def train_fold(
     log.info(
         "%s fold %d: %d out-of-fold entries of %d item(s)", dataset, fold, len(table), table["item"].nunique()
     )
-    write_table(table, oof_tsv)
+    OOF_TABLE.write(table, oof_tsv)
 
 
 def _with_targets(entries: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
@@ -219,7 +220,7 @@ def _fit(
     train_entries: pd.DataFrame,
     val_entries: pd.DataFrame,
     classes: Sequence[str],
-    model: Mapping[str, Any],
+    model_settings: Mapping[str, Any],
     image_size: int | None,
     mpp: float | None,
     model_path: str,
@@ -239,7 +240,7 @@ def _fit(
     from ..model.fit import set_determinism, set_threads
     from ..model.training import fit_network, fit_probe_model, install_pretrained
 
-    settings = ModelSettings.from_config(model, where=f"datasets: {dataset}: model")
+    settings = ModelSettings.from_config(model_settings, where=f"datasets: {dataset}: model")
     set_threads(threads)
     set_determinism(settings.seed)
     if train_entries.empty and settings.kind != "pretrained":
@@ -268,7 +269,7 @@ def _fit(
         )
     with atomic_path(model_path) as tmp:
         keras_model.save(tmp)  # the temporary name keeps the .keras suffix Keras insists on
-    write_table(history, history_tsv)
+    HISTORY_TABLE.write(history, history_tsv)
     ModelCard(
         dataset=dataset,
         fold=fold,
@@ -319,8 +320,8 @@ def ensemble(
     combined = ensemble_model(members, name=f"slidesnake_ensemble_{dataset}")
     with atomic_path(model_path) as tmp:
         combined.save(tmp)
-    histories = [read_table(path).assign(fold=k) for k, path in enumerate(fold_histories)]
-    write_table(pd.concat(histories, ignore_index=True), history_tsv)
+    histories = [HISTORY_TABLE.read(path).assign(fold=k) for k, path in enumerate(fold_histories)]
+    HISTORY_TABLE.write(pd.concat(histories, ignore_index=True), history_tsv)
     cards = [ModelCard.load(path) for path in fold_configs]
     dataclasses.replace(
         cards[0],
@@ -367,15 +368,14 @@ def tsne(
 
     At most :data:`TSNE_MAX_ENTRIES` entries are drawn (seeded). A probe's features are its encoder's.
     """
-    from sklearn.manifold import TSNE
-
     from ..model.classifier import load_classifier
     from ..model.data import pipeline
+    from ..model.embedding import TSNE_TABLE, tsne_table
     from ..model.fit import feature_model, predict_probabilities, set_threads
     from ..plots.evaluation import embedding_figure
 
     set_threads(threads)
-    entries = read_entries(entries_tsv)
+    entries = ENTRIES_TABLE.read(entries_tsv)
     if len(entries) > TSNE_MAX_ENTRIES:
         entries = entries.sample(TSNE_MAX_ENTRIES, random_state=seed)
     entries = entries.reset_index(drop=True)
@@ -383,9 +383,6 @@ def tsne(
     extractor = feature_model(classifier.model)
     data = pipeline(pixel_source(entries, image_size=image_size), batch_size=PREDICT_BATCH)
     features = predict_probabilities(extractor, (classifier.inputs(batch.numpy()) for batch in data))
-    perplexity = float(min(30, max(2, (len(entries) - 1) / 3)))
-    points = TSNE(perplexity=perplexity, random_state=seed, init="pca").fit_transform(features)
-    columns = [c for c in ("item", "row", "col", "split", "label") if c in entries]
-    table = entries[columns].assign(tsne_1=points[:, 0].round(3), tsne_2=points[:, 1].round(3))
-    write_table(table, embedding_tsv)
+    table = tsne_table(entries, features, seed=seed)
+    TSNE_TABLE.write(table, embedding_tsv)
     embedding_figure(table, f"{dataset}: t-SNE of model features", tsne_png)

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..annotation_files import read_annotations
+from ..annotation_files import read_annotations, rings_um
 from ..annotations import slide_tile_labels
-from ..entries import read_entries
+from ..entries import ENTRIES_TABLE, PREDICTIONS_TABLE
 from ..errors import AnnotationError, SlideError
 from ..exports.overlay import write_overlay
 from ..exports.qupath import qupath_names, write_qupath_geojson
-from ..io import read_json, write_json, write_table
+from ..io import read_json, write_json
 from ..model.card import ModelCard
 from ..model.classifier import probabilities
 from ..pixels import store_entries
@@ -99,7 +99,7 @@ def _scored_slide(
             tolerance=tolerance,
             threads=threads,
         )
-    write_table(tiles, tiles_tsv)
+    PREDICTIONS_TABLE.write(tiles, tiles_tsv)
     slide_labels, regions = _slide_labels(tiles_store, labels, annotation_files, slide_label)
     scores = slide_scores(
         tiles, tiles_store, model=model, positive_class=positive_class, settings=settings, labels=slide_labels
@@ -118,16 +118,7 @@ def _outlines(
     if not regions or not labels:
         return ()
     positive = {name for name, cls in labels["annotation_classes"].items() if cls == positive_class}
-    rings = []
-    for name, region in regions:
-        if name not in positive:
-            continue
-        for polygon in getattr(region, "geoms", [region]):
-            if polygon.geom_type != "Polygon":
-                continue
-            for ring in [polygon.exterior, *polygon.interiors]:
-                rings.append(np.asarray(ring.coords) * np.asarray(mpp))
-    return tuple(rings)
+    return tuple(rings_um([region for name, region in regions if name in positive], mpp))
 
 
 def _slide_labels(
@@ -390,8 +381,8 @@ def predict_patches(
     from ..model.fit import set_threads
 
     set_threads(threads)
-    entries = read_entries(entries_tsv)
+    entries = ENTRIES_TABLE.read(entries_tsv)
     table = entries[["item", "patient_id", "label", "split"]].join(
         probabilities(model_path, ModelCard.load(model_json), entries, classes, image_size, threads)
     )
-    write_table(table, out_tsv)
+    PREDICTIONS_TABLE.write(table, out_tsv)

@@ -9,17 +9,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..audit import AUDIT_TABLE
 from ..entries import unit
 from ..evaluation import (
+    ITEMS_TABLE,
+    PERFORMANCE_TABLE,
     evaluation_tables,
+    performance_table,
     read_predictions,
     read_slide_scores,
     scored_entries,
     with_left_out_note,
 )
 from ..intervals import interval_text
-from ..io import atomic_path, read_json, read_table, write_table
-from ..metrics import class_aucs, confusion_table
+from ..io import atomic_path, read_json
+from ..metrics import CLASS_AUC_TABLE, CONFUSION_TABLE, METRICS_TABLE, class_aucs, confusion_table
+from ..model.history import HISTORY_TABLE
 from ..plots.evaluation import confusion_figure, roc_figure, training_curves_figure
 from ..provenance import write_provenance
 from ..report.html import STUDY_LINKS, page
@@ -68,11 +73,12 @@ def evaluate(
     )
     metrics.insert(0, "dataset", name)
     metrics = with_left_out_note(metrics, scored, predictions)
-    write_table(metrics, metrics_tsv)
-    write_table(items, items_tsv)
-    write_table(class_aucs(scored, classes, resamples=settings.bootstrap, seed=settings.seed), class_auc_tsv)
+    METRICS_TABLE.write(metrics, metrics_tsv)
+    ITEMS_TABLE.write(items, items_tsv)
+    class_auc = class_aucs(scored, classes, resamples=settings.bootstrap, seed=settings.seed)
+    CLASS_AUC_TABLE.write(class_auc, class_auc_tsv)
     confusion = confusion_table(scored, classes)
-    write_table(confusion, confusion_tsv)
+    CONFUSION_TABLE.write(confusion, confusion_tsv)
     held_out = "external" if "external" in set(scored["split"]) else "test"
     what = unit(scored)
     confusion_figure(
@@ -93,7 +99,7 @@ def evaluate(
         path=roc_png,
     )
     # the training of the model that predicted these entries (a cohort's: its dataset's, or its variant's)
-    training_curves_figure(read_table(history_tsv), f"{name}: training of its model", curves_png)
+    training_curves_figure(HISTORY_TABLE.read(history_tsv), f"{name}: training of its model", curves_png)
     return metrics
 
 
@@ -115,11 +121,12 @@ def crossval(
     Metrics per fold and pooled with patient-bootstrap CIs, and the mean across folds with its SD and
     t-interval (see :mod:`slidesnake.crossval`), at every level (tile or image, slide, patient).
     """
-    from ..crossval import crossval_metrics, scored_oof
+    from ..crossval import CROSSVAL_TABLE, crossval_metrics, scored_oof
+    from ..entries import OOF_TABLE
     from ..plots.evaluation import fold_roc_figure
 
     settings = EvaluationSettings.from_config(evaluation, where="evaluation")
-    oof = pd.concat([read_table(path, keep_default_na=False) for path in oof_tsvs], ignore_index=True)
+    oof = pd.concat([OOF_TABLE.read(path) for path in oof_tsvs], ignore_index=True)
     scored = scored_oof(oof, classes)
     metrics = crossval_metrics(
         scored,
@@ -130,8 +137,8 @@ def crossval(
         settings=settings,
     )
     metrics.insert(0, "dataset", dataset)
-    write_table(metrics, metrics_tsv)
-    write_table(oof, oof_tsv)
+    CROSSVAL_TABLE.write(metrics, metrics_tsv)
+    OOF_TABLE.write(oof, oof_tsv)
     fold_roc_figure(
         scored,
         positive_class=positive_class,
@@ -155,13 +162,15 @@ def cross_site(
     ``slides`` and ``stain`` (see :func:`slidesnake.cross_site.cross_site_table`); ``in_site_tsvs`` map each
     model to its own dataset's metrics, the in-site reference.
     """
-    from ..cross_site import cross_site_table
+    from ..cross_site import CROSS_SITE_TABLE, cross_site_table
     from ..plots.evaluation import cross_site_figure
 
-    metrics = {row["cohort"]: read_table(path) for row, path in zip(cohorts, metrics_tsvs, strict=True)}
-    in_site = {model: read_table(path) for model, path in in_site_tsvs.items()}
+    metrics = {
+        row["cohort"]: METRICS_TABLE.read(path) for row, path in zip(cohorts, metrics_tsvs, strict=True)
+    }
+    in_site = {model: METRICS_TABLE.read(path) for model, path in in_site_tsvs.items()}
     table = cross_site_table(metrics, cohorts, in_site=in_site)
-    write_table(table, table_tsv)
+    CROSS_SITE_TABLE.write(table, table_tsv)
     cross_site_figure(table, path=figure_png)
     for row in table.itertuples():
         auc = interval_text(row.auc, row.auc_ci_low, row.auc_ci_high, row.auc_ci_method)
@@ -171,16 +180,8 @@ def cross_site(
 def performance(*, metrics_tsvs: Sequence[str], models: Mapping[str, str], out_tsv: str) -> None:
     """Rule ``performance``: every model on every held-out set side by side (test splits, cohorts, a MIL
     dataset's out-of-fold predictions)."""
-    tables = []
-    for path in metrics_tsvs:
-        metrics = read_table(path)
-        held_out = metrics[metrics["split"].isin(["test", "external", "oof"])]  # oof: a MIL dataset
-        tables.append(held_out)
-    joined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["dataset"])
-    joined.insert(0, "model", joined["dataset"].map(models))
-    joined = joined.rename(columns={"dataset": "evaluated_on"})
-    joined.insert(2, "validation", np.where(joined["split"] == "external", "external", "internal"))
-    write_table(joined, out_tsv)
+    table = performance_table([METRICS_TABLE.read(path) for path in metrics_tsvs], models)
+    PERFORMANCE_TABLE.write(table, out_tsv)
 
 
 def provenance(
@@ -197,9 +198,7 @@ def provenance(
 
     The slide files' paths and checksums come from the audit table (none without slides).
     """
-    slides = [
-        row for path in audit_tsvs for row in read_table(path, keep_default_na=False).to_dict("records")
-    ]
+    slides = [row for path in audit_tsvs for row in AUDIT_TABLE.read(path).to_dict("records")]
     write_provenance(
         config=config,
         sheet_paths=sheet_paths,
@@ -225,16 +224,18 @@ def dataset_page(
     out_html: str,
 ) -> None:
     """Rule ``dataset_page``: a dataset's or cohort's numbers as one HTML page the report shows inline."""
+    from ..crossval import CROSSVAL_TABLE
     from ..report.dataset_page import dataset_sections
+    from ..splits import SPLITS_TABLE
 
     sections = dataset_sections(
         model=model,
-        metrics=read_table(metrics_tsv),
-        class_auc=read_table(class_auc_tsv),
-        confusion=read_table(confusion_tsv),
-        crossval=read_table(crossval_tsvs[0]) if crossval_tsvs else None,
-        items=read_table(items_tsv, keep_default_na=False),
-        splits=read_table(split_tsv, keep_default_na=False),
+        metrics=METRICS_TABLE.read(metrics_tsv),
+        class_auc=CLASS_AUC_TABLE.read(class_auc_tsv),
+        confusion=CONFUSION_TABLE.read(confusion_tsv),
+        crossval=CROSSVAL_TABLE.read(crossval_tsvs[0]) if crossval_tsvs else None,
+        items=ITEMS_TABLE.read(items_tsv),
+        splits=SPLITS_TABLE.read(split_tsv),
         leakage=read_json(leakage_json),
     )
     with atomic_path(out_html) as tmp:
@@ -261,18 +262,20 @@ def study_pages(
     """Rule ``study_pages``: the study summary, the QC cohort page and the provenance as HTML pages."""
     from PIL import Image
 
+    from ..cross_site import CROSS_SITE_TABLE
     from ..plots.slides import qc_thumbnail
+    from ..regimes import REGIMES_TABLE
     from ..report.study_page import provenance_sections, qc_sections, summary_sections
 
-    audit = pd.concat([read_table(path, keep_default_na=False) for path in audit_tsvs] or [pd.DataFrame()])
+    audit = pd.concat([AUDIT_TABLE.read(path) for path in audit_tsvs] or [AUDIT_TABLE.empty()])
     sections = summary_sections(
         audit=audit,
-        performance=read_table(performance_tsv),
+        performance=PERFORMANCE_TABLE.read(performance_tsv),
         cross_site=[
-            (read_table(tsv), Image.open(png))
+            (CROSS_SITE_TABLE.read(tsv), Image.open(png))
             for tsv, png in zip(cross_site_tsvs, cross_site_pngs, strict=True)
         ],
-        regimes=[read_table(tsv) for tsv in regimes_tsvs],
+        regimes=[REGIMES_TABLE.read(tsv) for tsv in regimes_tsvs],
         datasets=datasets,
         cohorts=cohorts,
         homes=homes,
