@@ -16,7 +16,6 @@ run(
     classes=snakemake.params.classes,
     positive_class=snakemake.params.positive_class,
     mil=snakemake.params.mil,
-    evidence=snakemake.params.mil["evidence"],
     evaluation=snakemake.params.evaluation,
     metrics_tsv=snakemake.output.metrics,
     mil_metrics_tsv=snakemake.output.mil_metrics,

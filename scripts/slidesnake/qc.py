@@ -6,7 +6,6 @@ study (blur, tissue area: against the median slide), others stand alone (pen ink
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .settings import ConfigSection
 from .wsi.resolution import sheet_mpp_mismatch
 
 #: What the blur score is, for flags and pages.
@@ -23,18 +23,13 @@ FULL_MASK = 0.95
 
 
 @dataclass(frozen=True, kw_only=True)
-class QCSettings:
+class QCSettings(ConfigSection):
     """The config's ``qc`` section (defaults in the schema)."""
 
     blur_ratio: float
     pen_mm2: float
     fold_share: float
     min_tissue_ratio: float
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> QCSettings:
-        """The settings from a validated ``qc`` section."""
-        return cls(**{f.name: section[f.name] for f in dataclasses.fields(cls)})
 
 
 def _median(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:

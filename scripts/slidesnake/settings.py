@@ -28,8 +28,8 @@ SlideScore = Literal["top_decile_mean", "mean", "max"]
 Normalization = Literal["none", "macenko", "reinhard"]
 
 
-class _Settings:
-    """``from_config``: build a frozen settings object from one validated config section."""
+class ConfigSection:
+    """Every settings class: ``from_config`` (a validated config section) and ``to_dict`` (JSON-ready)."""
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], *, where: str = "") -> Self:
@@ -62,12 +62,16 @@ class _Settings:
         values = {name: _convert(hints[name], section[name], f"{where}: {name}") for name in names}
         return cls(**values)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as config keys, JSON-ready (for ``config.json`` beside a model, a MIL card)."""
+        return dataclasses.asdict(self)
+
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
     """Turn a config value into the field's frozen type (nested settings, tuples, read-only mappings)."""
     options = get_args(hint) if get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
     for option in options:
-        if isinstance(option, type) and issubclass(option, _Settings) and isinstance(value, Mapping):
+        if isinstance(option, type) and issubclass(option, ConfigSection) and isinstance(value, Mapping):
             return option.from_config(value, where=where)
     if isinstance(value, Mapping):
         return types.MappingProxyType(dict(value))
@@ -77,7 +81,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResolutionPolicy(_Settings):
+class ResolutionPolicy(ConfigSection):
     """How the tile resolution is chosen (config ``resolution``).
 
     Attributes
@@ -96,7 +100,7 @@ class ResolutionPolicy(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TissueSettings(_Settings):
+class TissueSettings(ConfigSection):
     """Tissue detection (config ``tissue``): see :func:`slidesnake.tissue.tissue_mask`.
 
     Attributes
@@ -123,7 +127,7 @@ class TissueSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TilingSettings(_Settings):
+class TilingSettings(ConfigSection):
     """Tiles and their storage (config ``tiling``).
 
     Attributes
@@ -146,7 +150,7 @@ class TilingSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SplitFractions(_Settings):
+class SplitFractions(ConfigSection):
     """Wanted shares of patient groups per split."""
 
     train: float
@@ -159,7 +163,7 @@ class SplitFractions(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SplitSettings(_Settings):
+class SplitSettings(ConfigSection):
     """Splits (config ``splits``): see :func:`slidesnake.splits.make_splits`.
 
     Attributes
@@ -187,7 +191,7 @@ class SplitSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LabelSettings(_Settings):
+class LabelSettings(ConfigSection):
     """Where a dataset's labels come from (config ``datasets: <name>: labels``).
 
     Attributes
@@ -218,7 +222,7 @@ class LabelSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PatchSettings(_Settings):
+class PatchSettings(ConfigSection):
     """A patch-folder dataset (config ``datasets: <name>: patches``): see :mod:`slidesnake.patches`."""
 
     root: str | None
@@ -231,7 +235,7 @@ class PatchSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AugmentSettings(_Settings):
+class AugmentSettings(ConfigSection):
     """Training-time augmentation: flips, 90-degree rotations, colour jitter (0-1 strength), and stain
     augmentation in HED space (per-channel scale ``U(1 - hed_scale, 1 + hed_scale)`` and shift
     ``U(-hed_shift, hed_shift)``, Tellez et al. 2019; 0 and 0: off).
@@ -245,7 +249,7 @@ class AugmentSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class StainSettings(_Settings):
+class StainSettings(ConfigSection):
     """Stain normalization of a dataset's tiles, part of its saved model (config ``model: stain``).
 
     Attributes
@@ -261,7 +265,7 @@ class StainSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelSettings(_Settings):
+class ModelSettings(ConfigSection):
     """A dataset's model (config ``model`` merged with ``datasets: <name>: model``).
 
     Attributes
@@ -326,13 +330,9 @@ class ModelSettings(_Settings):
     stain: StainSettings
     seed: int
 
-    def to_dict(self) -> dict:
-        """The settings as plain JSON-ready values (for ``config.json`` beside a model)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class PredictionSettings(_Settings):
+class PredictionSettings(ConfigSection):
     """How slides are predicted (config ``prediction``).
 
     Attributes
@@ -351,7 +351,7 @@ class PredictionSettings(_Settings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvaluationSettings(_Settings):
+class EvaluationSettings(ConfigSection):
     """The confidence intervals (config ``evaluation``): patient-bootstrap resamples and their seed."""
 
     bootstrap: int

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal
+
+from ..settings import ConfigSection
 
 
 def mil_section(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
@@ -14,7 +15,7 @@ def mil_section(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MILSettings:
+class MILSettings(ConfigSection):
     """How a MIL dataset's bags are made and its models trained (defaults in the schema).
 
     Attributes
@@ -42,6 +43,8 @@ class MILSettings:
         Share of a fold's training patients held out (stratified) for early stopping.
     seed : int
         The first seed.
+    evidence : tuple of str
+        Annotation classes where the positive class's evidence lies: attention is checked against them.
     """
 
     bag: Literal["slide", "patient"]
@@ -59,12 +62,4 @@ class MILSettings:
     batch_size: int
     val_share: float
     seed: int
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> Self:
-        """The settings from a validated ``mil`` section."""
-        return cls(**{f.name: section[f.name] for f in dataclasses.fields(cls)})
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as config keys."""
-        return dataclasses.asdict(self)
+    evidence: tuple[str, ...]

@@ -338,4 +338,4 @@ def audit(
                 quarantined=quarantined.get(slide_id),
             )
         )
-    AUDIT_TABLE.write(with_flags(rows, QCSettings.from_config(qc)), out_tsv)
+    AUDIT_TABLE.write(with_flags(rows, QCSettings.from_config(qc, where="qc")), out_tsv)

@@ -54,7 +54,7 @@ def train_mil(
     from ..splits import SPLITS_TABLE
 
     set_threads(threads)
-    settings = MILSettings.from_config(mil)
+    settings = MILSettings.from_config(mil, where=f"datasets: {dataset}: mil")
     set_determinism(settings.seed)
     splits = SPLITS_TABLE.read(splits_tsv)
     stores = dict(zip(slides, feature_stores, strict=True))
@@ -116,7 +116,6 @@ def mil_report(
     classes: Sequence[str],
     positive_class: str,
     mil: Mapping[str, Any],
-    evidence: Sequence[str],
     evaluation: Mapping[str, Any],
     metrics_tsv: str,
     mil_metrics_tsv: str,
@@ -144,7 +143,7 @@ def mil_report(
     from ..report.mil_page import mil_page
     from ..store.tiles import TileStore
 
-    settings = MILSettings.from_config(mil)
+    settings = MILSettings.from_config(mil, where=f"datasets: {dataset}: mil")
     boot = {"resamples": evaluation["bootstrap"], "seed": evaluation["seed"]}
     predictions = MIL_PREDICTIONS_TABLE.read(predictions_tsv)
     attention = ATTENTION_TABLE.read(attention_tsv)
@@ -185,7 +184,7 @@ def mil_report(
                 log.warning("%s: no attention (the slide is in no bag: excluded?)", slide_id)
                 continue
             regions, rings = _outlines_um(
-                annotation_files.get(slide_id, ""), slide_id, evidence, info["mpp_x"]
+                annotation_files.get(slide_id, ""), slide_id, settings.evidence, info["mpp_x"]
             )
             bag_label = labels.get(bag_of_slide.get(slide_id, ""), "")
             title = f"{slide_id} ({bag_label}): attention MIL, out of fold"
@@ -233,7 +232,7 @@ def mil_report(
             metrics=table,
             attention_slides=per_slide,
             attention_summary=summary,
-            evidence=evidence,
+            evidence=settings.evidence,
             roc_png=roc_png,
             maps=shown,
             settings={"bag": settings.bag, "folds": settings.folds, "seeds": settings.seeds},
