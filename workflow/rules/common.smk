@@ -1,4 +1,5 @@
 # The study (validated config, slide sheet, cohorts) and the input functions every rule shares.
+import functools
 import re
 import sys
 from pathlib import Path
@@ -259,7 +260,13 @@ def init_model(wildcards):
 
 def predicting_settings(wildcards):
     """The settings of the model that predicts the rule's slides (or cohort)."""
-    name = name_of(wildcards)
+    return predicting_settings_of(name_of(wildcards))
+
+
+@functools.cache
+def predicting_settings_of(name):
+    """The settings of the model that predicts a dataset's or cohort's slides, made once per name (every
+    slide's predict job asks: 10,000 slides would build them 10,000 times)."""
     if name in VARIANT_COHORTS:
         return cohort_settings(name)
     return model_settings(config, model_of(config, name))
