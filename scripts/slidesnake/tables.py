@@ -110,9 +110,8 @@ class StoredTable:
 
 def _holds(values: pd.Series, kind: Kind) -> bool:
     """Whether parsed `values` are of `kind` (empty cells, NaN, allowed in number and bool columns)."""
-    present = values.dropna()
     if kind == "number":
         return is_numeric_dtype(values) and not is_bool_dtype(values)
-    if kind == "bool":
-        return is_bool_dtype(values) or all(isinstance(v, bool) for v in present)
+    if kind == "bool":  # a bool column with empty cells is parsed as objects: True, False and NaN
+        return is_bool_dtype(values) or all(isinstance(v, bool) for v in values.dropna())
     return True
